@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what krouter's build, tests and lab need on Debian 12, as root:
+# the Debian packages (only those missing) and the npm packages (npm ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+for pkg in iproute2 nftables gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack; do
+  have_pkg "$pkg" || need+=("$pkg")
+done
+# kubectl: Debian's kubernetes-client collides with a kubectl installed by other means.
+have_cmd kubectl || need+=(kubernetes-client)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# FRR and BIRD packages start their daemons where an init system exists; the
+# lab runs its own instances, so make sure no packaged instance is left running
+# on a machine without systemd (they would not be started there anyway).
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

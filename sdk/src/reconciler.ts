@@ -1,0 +1,170 @@
+import type { Health, Logger, Metrics } from './services/basics.ts';
+
+export interface ReconcilerOptions {
+  /** Used in metric labels, health component and logs. */
+  name: string;
+  /** Computes desired state and applies the difference. Must be idempotent. */
+  sync: (reasons: string[]) => Promise<void>;
+  logger: Logger;
+  metrics: Metrics;
+  health: Health;
+  signal: AbortSignal;
+  /** Wait this long after a trigger to gather more. Default 100 ms. */
+  debounceMs?: number;
+  /** At least this long between the starts of two syncs. Default 1000 ms. */
+  minIntervalMs?: number;
+  /** Full resync period, repairs drift. Default 300 s; 0 disables. */
+  resyncIntervalMs?: number;
+  /** Retry delay after a failed sync (doubles up to resync interval). Default 1000 ms. */
+  retryMs?: number;
+}
+
+export interface Reconciler {
+  /** Schedules a sync; many triggers before it runs become one sync. */
+  trigger(reason: string): void;
+  /** Runs a sync now (after any running one) and resolves when it is done. */
+  syncNow(reason?: string): Promise<void>;
+  /** Starts periodic resyncs and runs the first sync. */
+  start(): Promise<void>;
+  /** Stops timers and waits for a running sync. */
+  stop(): Promise<void>;
+  readonly syncCount: number;
+  readonly lastError: Error | undefined;
+}
+
+/**
+ * Level-triggered reconcile loop: events only call trigger(); the sync
+ * function reads caches and applies the whole difference. One sync at a time.
+ */
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const debounceMs = options.debounceMs ?? 100;
+  const minIntervalMs = options.minIntervalMs ?? 1000;
+  const resyncIntervalMs = options.resyncIntervalMs ?? 300_000;
+  const baseRetryMs = options.retryMs ?? 1000;
+  const { logger, signal } = options;
+  const component = `reconciler/${options.name}`;
+
+  const duration = options.metrics.histogram({
+    name: 'sync_duration_seconds',
+    help: 'Duration of reconcile syncs',
+    labelNames: ['reconciler', 'result'],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  });
+  const syncs = options.metrics.counter({
+    name: 'syncs_total',
+    help: 'Reconcile syncs run',
+    labelNames: ['reconciler', 'result'],
+  });
+
+  let pending: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let lastStart = 0;
+  let retryMs = baseRetryMs;
+  let stopped = false;
+  let syncCount = 0;
+  let lastError: Error | undefined;
+  let waiters: Array<() => void> = [];
+
+  options.health.register(component, Math.max(resyncIntervalMs * 2, 60_000));
+
+  const schedule = (delay: number) => {
+    if (stopped || timer) return;
+    const sinceLast = Date.now() - lastStart;
+    const wait = Math.max(delay, minIntervalMs - sinceLast, 0);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void run();
+    }, wait);
+    timer.unref?.();
+  };
+
+  const run = async (): Promise<void> => {
+    if (running) {
+      await running;
+      if (pending.length) schedule(0);
+      return;
+    }
+    if (stopped || pending.length === 0) return;
+    const reasons = pending;
+    const myWaiters = waiters;
+    pending = [];
+    waiters = [];
+    lastStart = Date.now();
+    running = (async () => {
+      const end = duration.startTimer({ reconciler: options.name });
+      try {
+        await options.sync(reasons);
+        end();
+        syncs.inc({ reconciler: options.name, result: 'ok' });
+        syncCount++;
+        lastError = undefined;
+        retryMs = baseRetryMs;
+        options.health.report(component, { healthy: true });
+        options.health.beat(component);
+      } catch (err) {
+        end();
+        lastError = err instanceof Error ? err : new Error(String(err));
+        syncs.inc({ reconciler: options.name, result: 'error' });
+        options.health.report(component, { healthy: false, detail: lastError.message });
+        logger.error('sync failed, will retry', { reconciler: options.name, error: lastError.message, retryMs });
+        pending.push('retry');
+        const delay = retryMs;
+        retryMs = Math.min(retryMs * 2, resyncIntervalMs || 60_000);
+        schedule(delay);
+      } finally {
+        running = undefined;
+        myWaiters.forEach((w) => w());
+      }
+    })();
+    await running;
+    if (pending.length && !timer) schedule(debounceMs);
+  };
+
+  const reconciler: Reconciler = {
+    trigger(reason) {
+      if (stopped) return;
+      pending.push(reason);
+      schedule(debounceMs);
+    },
+    async syncNow(reason = 'manual') {
+      if (stopped) return;
+      pending.push(reason);
+      const done = new Promise<void>((resolve) => waiters.push(resolve));
+      if (timer) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
+      if (running) await running;
+      void run();
+      await done;
+      if (lastError) throw lastError;
+    },
+    async start() {
+      if (resyncIntervalMs > 0) {
+        resyncTimer = setInterval(() => reconciler.trigger('resync'), resyncIntervalMs);
+        resyncTimer.unref?.();
+      }
+      signal.addEventListener('abort', () => void reconciler.stop(), { once: true });
+      await reconciler.syncNow('start').catch(() => undefined);
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (resyncTimer) clearInterval(resyncTimer);
+      timer = resyncTimer = undefined;
+      if (running) await running;
+      waiters.forEach((w) => w());
+      waiters = [];
+      options.health.unregister(component);
+    },
+    get syncCount() {
+      return syncCount;
+    },
+    get lastError() {
+      return lastError;
+    },
+  };
+  return reconciler;
+}

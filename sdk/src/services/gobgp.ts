@@ -1,0 +1,131 @@
+import type { Family } from '../families.ts';
+import { serviceToken } from '../token.ts';
+
+export interface BgpGracefulRestart {
+  enabled: boolean;
+  /** Seconds peers keep our routes after the session drops. */
+  restartTime?: number;
+  /** Seconds to wait for peers' End-of-RIB after a restart before selecting paths. */
+  deferralTime?: number;
+}
+
+export interface BgpGlobal {
+  asn: number;
+  routerId: string;
+  /** TCP port to listen on; -1 disables listening. Default 179. */
+  listenPort?: number;
+  listenAddresses?: string[];
+  families: Family[];
+  gracefulRestart?: BgpGracefulRestart;
+}
+
+export interface BgpPeer {
+  address: string;
+  asn: number;
+  /** Families this session carries; each becomes an AFI-SAFI. */
+  families: Family[];
+  port?: number;
+  password?: string;
+  /** eBGP multihop TTL; absent means directly connected. */
+  multihopTtl?: number;
+  localAddress?: string;
+  holdTime?: number;
+  keepaliveInterval?: number;
+  connectRetry?: number;
+  passive?: boolean;
+  description?: string;
+  routeReflectorClient?: boolean;
+  routeReflectorClusterId?: string;
+  gracefulRestart?: BgpGracefulRestart;
+  /** Carry IPv4 over an IPv6 session (RFC 8950 extended next hop). */
+  extendedNexthop?: boolean;
+  /** Replace the next hop with our local address when sending to this peer. */
+  nextHopSelf?: boolean;
+}
+
+/** A path to originate. Its family is derived from `prefix`, never from the caller. */
+export interface BgpPath {
+  prefix: string;
+  nextHop: string;
+  /** Standard communities, "65000:100" or a decimal. */
+  communities?: string[];
+  localPref?: number;
+  /** ASNs prepended to the AS path. */
+  asPath?: number[];
+  med?: number;
+}
+
+/** A path in a RIB. */
+export interface BgpRoute {
+  family: Family;
+  prefix: string;
+  nextHop: string;
+  /** Peer address it came from; absent for locally originated paths. */
+  source?: string;
+  sourceAsn?: number;
+  asPath: number[];
+  communities: string[];
+  best: boolean;
+  withdrawal?: boolean;
+}
+
+export type BgpPeerStateName = 'unknown' | 'idle' | 'connect' | 'active' | 'opensent' | 'openconfirm' | 'established';
+
+export interface BgpPeerState {
+  address: string;
+  asn: number;
+  state: BgpPeerStateName;
+  /** Unix seconds of the last transition to established, if any. */
+  uptime?: number;
+  families: Record<string, { received: number; accepted: number; advertised: number }>;
+  description?: string;
+}
+
+export type BgpEvent =
+  | { type: 'best'; route: BgpRoute }
+  | { type: 'withdraw'; route: BgpRoute }
+  | { type: 'peer'; peer: BgpPeerState }
+  /** gobgpd was (re)started and the desired state replayed. */
+  | { type: 'restarted' };
+
+export type RibTable = 'global' | 'local' | 'adj-in' | 'adj-out';
+
+/** Export/import policy: one named statement list, applied per direction. */
+export interface BgpPolicy {
+  name: string;
+  /** Statements evaluated in order; first match wins. */
+  statements: Array<{
+    prefixes?: Array<{ prefix: string; maskLengthMin?: number; maskLengthMax?: number }>;
+    neighbors?: string[];
+    action: 'accept' | 'reject';
+    addCommunities?: string[];
+    prependAsn?: { asn: number; repeat: number };
+    nextHop?: string | 'self';
+  }>;
+}
+
+/**
+ * BGP through a supervised gobgpd. The service keeps the desired state
+ * (global, peers, paths, policies) and replays it when gobgpd restarts.
+ */
+export interface Gobgp {
+  startBgp(global: BgpGlobal): Promise<void>;
+  stopBgp(): Promise<void>;
+  /** Adds the peer, or updates it in place when its config changed. */
+  addPeer(peer: BgpPeer): Promise<void>;
+  deletePeer(address: string): Promise<void>;
+  listPeers(): Promise<BgpPeerState[]>;
+  /** Originates a path. Throws when nextHop's family differs from the prefix's. */
+  addPath(path: BgpPath): Promise<void>;
+  deletePath(path: Pick<BgpPath, 'prefix'> & Partial<BgpPath>): Promise<void>;
+  /** Paths of one family in a table (adj tables need `peer`). */
+  listPaths(family: Family, table?: RibTable, peer?: string): Promise<BgpRoute[]>;
+  /** Sets the import or export policy (replacing the previous one of that direction). */
+  setPolicy(direction: 'import' | 'export', policy: BgpPolicy | undefined): Promise<void>;
+  /** Subscribes to best-path and peer-state changes. */
+  watch(listener: (event: BgpEvent) => void): () => void;
+  /** True while gobgpd is up and the desired state has been replayed. */
+  readonly ready: boolean;
+}
+
+export const Gobgp = serviceToken<Gobgp>('gobgp', 1);

@@ -1,0 +1,102 @@
+import type { Family } from '../families.ts';
+import { serviceToken } from '../token.ts';
+
+/** Route protocol number krouter marks its routes with (name `krouter` in rt_protos). */
+export const KROUTER_ROUTE_PROTOCOL = 201;
+
+export interface Link {
+  name: string;
+  index: number;
+  kind?: string; // 'bridge' | 'veth' | 'vxlan' | ...
+  mtu: number;
+  up: boolean;
+  master?: string;
+  mac?: string;
+}
+
+export interface Address {
+  dev: string;
+  family: Family;
+  /** address/prefixLength */
+  cidr: string;
+  scope?: string;
+}
+
+export interface Route {
+  /** Destination prefix, `default` is not allowed: use 0.0.0.0/0 or ::/0. */
+  dst: string;
+  via?: string;
+  dev?: string;
+  /** Routing table number; main when absent. */
+  table?: number;
+  metric?: number;
+  /** Route protocol; the Netlink service fills KROUTER_ROUTE_PROTOCOL on writes when absent. */
+  protocol?: number;
+  type?: 'unicast' | 'blackhole' | 'unreachable' | 'local';
+  onlink?: boolean;
+  src?: string;
+  mtu?: number;
+}
+
+export interface Rule {
+  family: Family;
+  priority: number;
+  from?: string;
+  to?: string;
+  fwmark?: number;
+  table: number;
+}
+
+/** One change, rendered to one `ip` batch line. */
+export type NetlinkOp =
+  | { op: 'route.replace'; route: Route }
+  | { op: 'route.delete'; route: Route }
+  | { op: 'addr.replace'; dev: string; cidr: string; noDad?: boolean }
+  | { op: 'addr.delete'; dev: string; cidr: string }
+  | { op: 'link.bridge'; name: string; mtu?: number }
+  | { op: 'link.veth'; name: string; peer: string; mtu?: number }
+  | { op: 'link.vxlan'; name: string; vni: number; dev?: string; local?: string; port?: number; learning?: boolean; mtu?: number }
+  | { op: 'link.set'; name: string; up?: boolean; mtu?: number; master?: string | null }
+  | { op: 'link.delete'; name: string }
+  | { op: 'rule.add'; rule: Rule }
+  | { op: 'rule.delete'; rule: Rule };
+
+export interface OpError {
+  /** Index of the op in the array given to apply(). */
+  index: number;
+  op: NetlinkOp;
+  message: string;
+}
+
+export interface ApplyResult {
+  ok: boolean;
+  errors: OpError[];
+}
+
+export interface RouteFilter {
+  family: Family;
+  /** Only routes of this protocol; default: KROUTER_ROUTE_PROTOCOL. 'all' for every route. */
+  protocol?: number | 'all';
+  table?: number;
+}
+
+/**
+ * Netlink: links, addresses, routes, rules and sysctls of the network
+ * namespace the agent runs in. Writes go through one long-lived
+ * `ip -force -batch -` child; reads use `ip -json`.
+ */
+export interface Netlink {
+  /** Applies ops in order as one batch; failures are reported per op, the rest still apply. */
+  apply(ops: readonly NetlinkOp[]): Promise<ApplyResult>;
+  listLinks(): Promise<Link[]>;
+  getLink(name: string): Promise<Link | undefined>;
+  listAddresses(dev?: string): Promise<Address[]>;
+  listRoutes(filter: RouteFilter): Promise<Route[]>;
+  listRules(family: Family): Promise<Rule[]>;
+  /** Reads a sysctl, e.g. `net.ipv4.ip_forward`. */
+  getSysctl(key: string): Promise<string>;
+  /** Writes a sysctl of this network namespace. */
+  setSysctl(key: string, value: string | number): Promise<void>;
+}
+
+export const Netlink = serviceToken<Netlink>('netlink', 1);
