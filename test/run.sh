@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+npm run --silent generate
 npm run --silent typecheck
 npm run --silent build
 failed=0
