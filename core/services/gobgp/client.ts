@@ -1,0 +1,121 @@
+/**
+ * A thin promise wrapper over the GobgpApi grpc-js client: every unary and
+ * server-streaming call gets a deadline, and every error names the RPC.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { gobgpApiClientConstructor } from './descriptor.ts';
+
+/** A failed gobgp RPC: names the method and carries the gRPC status code. */
+export class GobgpRpcError extends Error {
+  constructor(
+    readonly rpc: string,
+    readonly code: number | undefined,
+    detail: string,
+  ) {
+    super(`gobgp ${rpc}: ${detail}`);
+    this.name = 'GobgpRpcError';
+  }
+}
+
+type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
+type UnaryMethod = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => grpc.ClientUnaryCall;
+type StreamMethod = (req: unknown, opts: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
+
+function rpcError(rpc: string, e: Partial<grpc.ServiceError>): GobgpRpcError {
+  const status = e.code !== undefined ? grpc.status[e.code] : undefined;
+  const detail = e.details || e.message || 'unknown error';
+  return new GobgpRpcError(rpc, e.code, status ? `${status}: ${detail}` : detail);
+}
+
+export interface WatchHandle {
+  cancel(): void;
+}
+
+export class GobgpClient {
+  private readonly client: grpc.Client & Record<string, unknown>;
+
+  constructor(
+    readonly socketPath: string,
+    private readonly defaultTimeoutMs = 10_000,
+  ) {
+    const Ctor = gobgpApiClientConstructor();
+    this.client = new Ctor(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+      // Reconnect quickly after gobgpd restarts instead of grpc's long default backoff.
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    }) as grpc.Client & Record<string, unknown>;
+  }
+
+  private method<T>(rpc: string): T {
+    const fn = this.client[rpc];
+    if (typeof fn !== 'function') throw new GobgpRpcError(rpc, undefined, 'no such method in the gobgp API descriptor');
+    return (fn as (...a: unknown[]) => unknown).bind(this.client) as T;
+  }
+
+  /** A unary call with a deadline. */
+  unary<Res = Record<string, unknown>>(rpc: string, request: object, timeoutMs = this.defaultTimeoutMs): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      let fn: UnaryMethod;
+      try {
+        fn = this.method<UnaryMethod>(rpc);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      fn(request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(rpcError(rpc, err));
+        else resolve(res as Res);
+      });
+    });
+  }
+
+  /** A server-streaming call collected into an array, with a deadline for the whole stream. */
+  collect<Item = Record<string, unknown>>(rpc: string, request: object, timeoutMs = this.defaultTimeoutMs): Promise<Item[]> {
+    return new Promise((resolve, reject) => {
+      let call: grpc.ClientReadableStream<unknown>;
+      try {
+        call = this.method<StreamMethod>(rpc)(request, { deadline: Date.now() + timeoutMs });
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      const items: Item[] = [];
+      call.on('data', (d) => items.push(d as Item));
+      call.on('error', (e: grpc.ServiceError) => reject(rpcError(rpc, e)));
+      call.on('end', () => resolve(items));
+    });
+  }
+
+  /**
+   * A long-lived server stream (no deadline). `onEnd` gets the error that
+   * ended it, or undefined when it ended cleanly or was cancelled.
+   */
+  stream<Item = Record<string, unknown>>(
+    rpc: string,
+    request: object,
+    onData: (item: Item) => void,
+    onEnd: (err?: GobgpRpcError) => void,
+  ): WatchHandle {
+    const call = this.method<StreamMethod>(rpc)(request, {});
+    let cancelled = false;
+    let ended = false;
+    const finish = (err?: GobgpRpcError) => {
+      if (ended) return;
+      ended = true;
+      onEnd(cancelled ? undefined : err);
+    };
+    call.on('data', (d) => onData(d as Item));
+    call.on('error', (e: grpc.ServiceError) => finish(e.code === grpc.status.CANCELLED && cancelled ? undefined : rpcError(rpc, e)));
+    call.on('end', () => finish());
+    return {
+      cancel: () => {
+        cancelled = true;
+        call.cancel();
+      },
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
