@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { paths, repoRoot } from './paths.ts';
+
+export interface BundleOptions {
+  entry?: string;
+  outfile?: string;
+}
+
+export interface BundleResult {
+  outfile: string;
+  bytes: number;
+  warnings: number;
+}
+
+/**
+ * Bundles the agent (core + the built-in plugins it imports + every npm
+ * dependency) into one CommonJS file that runs under Node 24, inside the
+ * single executable and under `deno run -A`.
+ */
+export async function bundleAgent(opts: BundleOptions = {}): Promise<BundleResult> {
+  const entry = opts.entry ?? paths.entry;
+  const outfile = opts.outfile ?? paths.bundle;
+  if (!fs.existsSync(entry)) throw new BuildError('bundle', `entry ${entry} does not exist`);
+  let result: esbuild.BuildResult;
+  try {
+    result = await esbuild.build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node24',
+      // decorators (tsyringe @inject) come from tsconfig's experimentalDecorators
+      tsconfig: paths.tsconfig,
+      // lets an entry outside the tree (a scratch entry) resolve our dependencies
+      nodePaths: [path.join(repoRoot, 'node_modules')],
+      // Readable stack traces: no minification at all, names kept for
+      // classes/functions that tsyringe and error messages print.
+      minify: false,
+      keepNames: true,
+      sourcemap: 'linked',
+      sourcesContent: false,
+      legalComments: 'none',
+      // Every library is bundled: the executable must need nothing beside it.
+      // No dependency of ours has a native addon or an optional native
+      // require that would need marking as external.
+      external: [],
+      logLevel: 'silent',
+      metafile: false,
+    });
+  } catch (err) {
+    throw new BuildError('bundle', formatEsbuildError(err));
+  }
+  for (const w of result.warnings) {
+    const where = w.location ? `${w.location.file}:${w.location.line}: ` : '';
+    process.stderr.write(`esbuild warning: ${where}${w.text}\n`);
+  }
+  return { outfile, bytes: fs.statSync(outfile).size, warnings: result.warnings.length };
+}
+
+function formatEsbuildError(err: unknown): string {
+  const errors = (err as { errors?: esbuild.Message[] }).errors;
+  if (!errors?.length) return err instanceof Error ? err.message : String(err);
+  return errors
+    .map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text))
+    .join('\n');
+}
+
+/** A failed build step, named so the message says which one. */
+export class BuildError extends Error {
+  constructor(
+    readonly step: string,
+    detail: string,
+  ) {
+    super(`build step "${step}" failed: ${detail}`);
+    this.name = 'BuildError';
+  }
+}
