@@ -1,0 +1,184 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { KROUTER_ROUTE_PROTOCOL } from '@krouter/sdk';
+import type { Address, ApplyResult, Family, Link, Logger, Netlink, NetlinkOp, OpError, Route, RouteFilter, Rule } from '@krouter/sdk';
+import { Exec } from '../exec.ts';
+import { IpBatchProcess } from './batch-process.ts';
+import { loadProtocolNames, loadTableNames, registerProtocolName } from './names.ts';
+import { parseAddresses, parseLinks, parseRoutes, parseRules, MAIN_TABLE } from './parse.ts';
+import { interpretOutcome, planBatch } from './plan.ts';
+import { checkLinkName, type Channel } from './render.ts';
+import { checkSysctlValue, sysctlPath } from './sysctl.ts';
+
+export { renderOp, OpValidationError } from './render.ts';
+
+export interface NetlinkServiceOptions {
+  logger: Logger;
+  /** Operate inside this named network namespace (`ip -n`, `ip netns exec`). */
+  netns?: string;
+  ipBinary?: string;
+}
+
+/** ip exited in the middle of a batch at a point that cannot be pinned on one op. */
+export class NetlinkBatchError extends Error {
+  constructor(
+    message: string,
+    /** Errors of ops that were confirmed before ip exited. */
+    readonly errors: OpError[],
+  ) {
+    super(message);
+    this.name = 'NetlinkBatchError';
+  }
+}
+
+/**
+ * Netlink through iproute2: writes go to long-lived `ip -force -batch -`
+ * children (one call = one write of all lines), reads use `ip -json`.
+ */
+export class NetlinkService implements Netlink {
+  private readonly logger: Logger;
+  private readonly ip: string;
+  private readonly netnsArgs: string[];
+  private readonly exec = new Exec();
+  private readonly processes = new Map<Channel, IpBatchProcess>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private protocolNames: Map<string, number>;
+  private readonly tableNames: Map<string, number>;
+  private closed = false;
+
+  constructor(private readonly opts: NetlinkServiceOptions) {
+    this.logger = opts.logger.child({ service: 'netlink' });
+    this.ip = opts.ipBinary ?? 'ip';
+    this.netnsArgs = opts.netns ? ['-n', opts.netns] : [];
+    registerProtocolName(this.logger);
+    this.protocolNames = loadProtocolNames();
+    this.tableNames = loadTableNames();
+  }
+
+  /** Pids of the batch children (for diagnostics and tests). */
+  batchPids(): number[] {
+    return [...this.processes.values()].map((p) => p.pid).filter((p): p is number => p !== undefined);
+  }
+
+  private process(channel: Channel): IpBatchProcess {
+    let p = this.processes.get(channel);
+    if (!p) {
+      const args = channel === 'ipv6' ? [...this.netnsArgs, '-6'] : [...this.netnsArgs];
+      p = new IpBatchProcess(this.ip, args, this.logger);
+      this.processes.set(channel, p);
+    }
+    return p;
+  }
+
+  apply(ops: readonly NetlinkOp[]): Promise<ApplyResult> {
+    if (this.closed) return Promise.reject(new Error('netlink service is closed'));
+    // One batch at a time: the children's line counters and markers depend on it.
+    const run = this.queue.then(() => this.applyNow(ops));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(ops: readonly NetlinkOp[]): Promise<ApplyResult> {
+    const plan = planBatch(ops);
+    const errors = [...plan.errors];
+    for (const segment of plan.segments) {
+      let lines = segment.lines;
+      while (lines.length > 0) {
+        const outcome = await this.process(segment.channel).run(lines.map((l) => l.text));
+        const result = interpretOutcome(lines, outcome, ops);
+        errors.push(...result.errors);
+        if (result.fatal) {
+          errors.sort((a, b) => a.index - b.index);
+          const { reason, firstUnconfirmedOp, lastOp } = result.fatal;
+          throw new NetlinkBatchError(
+            `ip batch process ${reason} during apply; ops ${firstUnconfirmedOp}..${lastOp} of ${ops.length} may or may not ` +
+              `have been applied (earlier ops were); a new ip process is started on the next apply`,
+            errors,
+          );
+        }
+        lines = result.resumeFrom === undefined ? [] : lines.slice(result.resumeFrom);
+      }
+    }
+    errors.sort((a, b) => a.index - b.index);
+    for (const e of errors) this.logger.debug('netlink op failed', { index: e.index, message: e.message });
+    return { ok: errors.length === 0, errors };
+  }
+
+  private async ipJson(args: string[]): Promise<unknown> {
+    const { stdout } = await this.exec.run(this.ip, [...this.netnsArgs, '-json', ...args]);
+    const text = stdout.trim();
+    return text ? JSON.parse(text) : [];
+  }
+
+  async listLinks(): Promise<Link[]> {
+    return parseLinks(await this.ipJson(['-details', 'link', 'show']));
+  }
+
+  async getLink(name: string): Promise<Link | undefined> {
+    checkLinkName(name);
+    const links = await this.listLinks();
+    return links.find((l) => l.name === name);
+  }
+
+  async listAddresses(dev?: string): Promise<Address[]> {
+    if (dev !== undefined) checkLinkName(dev, 'device');
+    // Filtered here: `ip address show dev X` fails for a missing link, where "no addresses" is the answer.
+    const all = parseAddresses(await this.ipJson(['address', 'show']));
+    return dev === undefined ? all : all.filter((a) => a.dev === dev);
+  }
+
+  async listRoutes(filter: RouteFilter): Promise<Route[]> {
+    const family = checkFamily(filter?.family);
+    const protocol = filter.protocol ?? KROUTER_ROUTE_PROTOCOL;
+    const table = filter.table ?? MAIN_TABLE;
+    if (!Number.isInteger(table) || table < 1 || table > 0xffffffff) throw new Error(`invalid route table ${JSON.stringify(table)}`);
+    if (protocol !== 'all' && (!Number.isInteger(protocol) || protocol < 0 || protocol > 255)) {
+      throw new Error(`invalid route protocol ${JSON.stringify(protocol)}`);
+    }
+    const args = [family === 'ipv4' ? '-4' : '-6', 'route', 'show', 'table', String(table)];
+    if (protocol !== 'all') args.push('proto', String(protocol));
+    const routes = parseRoutes(await this.ipJson(args), {
+      family,
+      table,
+      protocol: protocol === 'all' ? undefined : protocol,
+      protocolNames: this.protocolNames,
+      tableNames: this.tableNames,
+    });
+    // Belt and braces: never hand out another protocol's routes as ours.
+    return protocol === 'all' ? routes : routes.filter((r) => r.protocol === protocol);
+  }
+
+  async listRules(family: Family): Promise<Rule[]> {
+    checkFamily(family);
+    return parseRules(await this.ipJson([family === 'ipv4' ? '-4' : '-6', 'rule', 'show']), family, this.tableNames);
+  }
+
+  async getSysctl(key: string): Promise<string> {
+    const path = sysctlPath(key);
+    if (!this.opts.netns) return (await readFile(path, 'utf8')).trim();
+    const { stdout } = await this.exec.run(this.ip, ['netns', 'exec', this.opts.netns, 'sysctl', '-n', key]);
+    return stdout.trim();
+  }
+
+  async setSysctl(key: string, value: string | number): Promise<void> {
+    const path = sysctlPath(key);
+    const text = checkSysctlValue(key, value);
+    if (!this.opts.netns) {
+      await writeFile(path, text);
+      return;
+    }
+    await this.exec.run(this.ip, ['netns', 'exec', this.opts.netns, 'sysctl', '-q', '-w', `${key}=${text}`]);
+  }
+
+  /** Ends the batch children after the queued batches. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    await Promise.all([...this.processes.values()].map((p) => p.close()));
+    this.processes.clear();
+  }
+}
+
+function checkFamily(family: unknown): Family {
+  if (family !== 'ipv4' && family !== 'ipv6') throw new Error(`invalid family ${JSON.stringify(family)} (ipv4 or ipv6)`);
+  return family;
+}
