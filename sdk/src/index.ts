@@ -6,6 +6,7 @@ export * from './token.ts';
 export * from './families.ts';
 export * from './plugin.ts';
 export * from './reconciler.ts';
+export * from './node-network.ts';
 export * from './services/address-families.ts';
 export * from './services/netlink.ts';
 export * from './services/nftables.ts';

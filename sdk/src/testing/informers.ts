@@ -1,0 +1,167 @@
+import type {
+  Change,
+  Informer,
+  Informers,
+  KubernetesWriter,
+  V1EndpointSlice,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1Node,
+  V1Pod,
+  V1Service,
+} from '../services/informers.ts';
+
+interface Meta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+function keyOf(obj: Meta, kind: string): string {
+  const name = obj.metadata?.name;
+  if (!name) throw new Error(`${kind}: object without metadata.name`);
+  return obj.metadata?.namespace ? `${obj.metadata.namespace}/${name}` : name;
+}
+
+/**
+ * An in-memory informer: `add`, `update`, `upsert` and `delete` change the
+ * cache and emit the change synchronously to every listener, as a watch event would.
+ */
+export class FakeInformer<T extends Meta> implements Informer<T> {
+  private readonly items = new Map<string, T>();
+  private readonly listeners = new Set<(change: Change<T>) => void>();
+  private resourceVersion = 0;
+  synced = true;
+
+  constructor(readonly kind: string) {}
+
+  list(): T[] {
+    return [...this.items.values()];
+  }
+  get(key: string): T | undefined {
+    return this.items.get(key);
+  }
+  listNamespace(namespace: string): T[] {
+    return this.list().filter((o) => o.metadata?.namespace === namespace);
+  }
+  onChange(listener: (change: Change<T>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  hasSynced(): boolean {
+    return this.synced;
+  }
+  /** Number of subscribed listeners (lets tests check that a plugin unsubscribed). */
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  private stamp(obj: T): T {
+    const copy = structuredClone(obj);
+    copy.metadata = { ...copy.metadata, resourceVersion: String(++this.resourceVersion) };
+    return copy;
+  }
+
+  private emit(change: Change<T>) {
+    for (const l of [...this.listeners]) l(change);
+  }
+
+  add(obj: T): T {
+    const key = keyOf(obj, this.kind);
+    if (this.items.has(key)) throw new Error(`${this.kind} ${key} already exists`);
+    const stored = this.stamp(obj);
+    this.items.set(key, stored);
+    this.emit({ type: 'add', object: stored });
+    return stored;
+  }
+
+  update(obj: T): T {
+    const key = keyOf(obj, this.kind);
+    const old = this.items.get(key);
+    if (!old) throw new Error(`${this.kind} ${key} does not exist`);
+    const stored = this.stamp(obj);
+    this.items.set(key, stored);
+    this.emit({ type: 'update', object: stored, old });
+    return stored;
+  }
+
+  /** Adds or updates. */
+  upsert(obj: T): T {
+    return this.items.has(keyOf(obj, this.kind)) ? this.update(obj) : this.add(obj);
+  }
+
+  delete(keyOrObj: string | T): T {
+    const key = typeof keyOrObj === 'string' ? keyOrObj : keyOf(keyOrObj, this.kind);
+    const old = this.items.get(key);
+    if (!old) throw new Error(`${this.kind} ${key} does not exist`);
+    this.items.delete(key);
+    this.emit({ type: 'delete', object: old });
+    return old;
+  }
+}
+
+export interface RecordedEvent {
+  ref: { kind: string; name: string; namespace?: string; uid?: string };
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** Records events; applies node annotation patches to the fake node informer. */
+export class FakeKubernetesWriter implements KubernetesWriter {
+  readonly events: RecordedEvent[] = [];
+  readonly annotationPatches: Array<{ name: string; annotations: Record<string, string | null> }> = [];
+
+  constructor(private readonly nodes: FakeInformer<V1Node>) {}
+
+  async recordEvent(ref: RecordedEvent['ref'], type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    this.events.push({ ref: { ...ref }, type, reason, message });
+  }
+
+  async patchNodeAnnotations(name: string, annotations: Record<string, string | null>): Promise<void> {
+    this.annotationPatches.push({ name, annotations: { ...annotations } });
+    const node = this.nodes.get(name);
+    if (!node) throw new Error(`node ${JSON.stringify(name)} not found`);
+    const next = structuredClone(node);
+    const merged: Record<string, string> = { ...next.metadata?.annotations };
+    for (const [k, v] of Object.entries(annotations)) {
+      if (v === null) delete merged[k];
+      else merged[k] = v;
+    }
+    next.metadata = { ...next.metadata, annotations: merged };
+    this.nodes.update(next);
+  }
+}
+
+/** The six informers in memory, all synced. */
+export class FakeInformers implements Informers {
+  readonly nodes = new FakeInformer<V1Node>('Node');
+  readonly pods = new FakeInformer<V1Pod>('Pod');
+  readonly services = new FakeInformer<V1Service>('Service');
+  readonly endpointSlices = new FakeInformer<V1EndpointSlice>('EndpointSlice');
+  readonly namespaces = new FakeInformer<V1Namespace>('Namespace');
+  readonly networkPolicies = new FakeInformer<V1NetworkPolicy>('NetworkPolicy');
+  readonly api = new FakeKubernetesWriter(this.nodes);
+
+  async waitForSync(): Promise<void> {
+    const all = [this.nodes, this.pods, this.services, this.endpointSlices, this.namespaces, this.networkPolicies];
+    const unsynced = all.filter((i) => !i.hasSynced()).map((i) => i.kind);
+    if (unsynced.length) throw new Error(`informers not synced: ${unsynced.join(', ')}`);
+  }
+}
+
+/** A V1Node for tests: name, addresses and pod CIDRs. */
+export function makeNode(
+  name: string,
+  opts: { internalIPs?: string[]; externalIPs?: string[]; podCIDRs?: string[]; podCIDR?: string; annotations?: Record<string, string> } = {},
+): V1Node {
+  const addresses = [
+    ...(opts.internalIPs ?? []).map((address) => ({ type: 'InternalIP', address })),
+    ...(opts.externalIPs ?? []).map((address) => ({ type: 'ExternalIP', address })),
+  ];
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, uid: `uid-${name}`, annotations: opts.annotations },
+    spec: { podCIDRs: opts.podCIDRs, podCIDR: opts.podCIDR ?? opts.podCIDRs?.[0] },
+    status: { addresses },
+  };
+}
