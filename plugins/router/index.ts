@@ -1,0 +1,117 @@
+import {
+  AddressFamilies,
+  Gobgp,
+  Informers,
+  Netlink,
+  KROUTER_ROUTE_PROTOCOL,
+  createReconciler,
+  definePlugin,
+  SDK_API_VERSION,
+} from '@krouter/sdk';
+import { routerConfigSchema, type RouterConfig } from './config.ts';
+import { RouterSync } from './sync.ts';
+
+/**
+ * The router: a BGP speaker per node that advertises this node's pod CIDRs
+ * (and optionally service VIPs) in every enabled family, peers with the other
+ * nodes and external routers, and installs the routes it learns.
+ */
+export default definePlugin({
+  name: 'router',
+  apiVersion: SDK_API_VERSION,
+  description: 'Pod routes over BGP for IPv4, IPv6 and dual-stack',
+  configSchema: routerConfigSchema,
+  requires: { families: AddressFamilies, bgp: Gobgp, netlink: Netlink, informers: Informers },
+
+  async start(ctx, deps) {
+    const config = ctx.config as RouterConfig;
+    const { logger, metrics } = ctx;
+    const errorsTotal = metrics.counter({ name: 'router_errors_total', help: 'Router input errors (bad peers, annotations, CIDRs)' });
+    const peerUp = metrics.gauge({ name: 'router_bgp_peer_established', help: '1 when the BGP session is established', labelNames: ['peer', 'asn'] });
+    const advertised = metrics.gauge({ name: 'router_paths_advertised', help: 'Paths this node originates', labelNames: ['family'] });
+    const installed = metrics.gauge({ name: 'router_routes_installed', help: 'Learned routes installed in the kernel', labelNames: ['family'] });
+    const received = metrics.gauge({ name: 'router_routes_received', help: 'Routes accepted from peers', labelNames: ['family'] });
+
+    const router = new RouterSync(config, deps, logger, (message) => {
+      errorsTotal.inc();
+      logger.error(message);
+      void deps.informers.api.recordEvent({ kind: 'Node', name: ctx.nodeName }, 'Warning', 'RouterConfigError', message);
+    });
+
+    await deps.informers.waitForSync(60_000);
+    const reconciler = createReconciler({
+      name: 'router',
+      logger,
+      metrics,
+      health: ctx.health,
+      signal: ctx.signal,
+      debounceMs: 50,
+      minIntervalMs: 200,
+      resyncIntervalMs: config.resyncSeconds * 1000,
+      sync: async () => {
+        const report = await router.sync();
+        for (const family of deps.families.enabled) {
+          advertised.set({ family }, report.paths.filter((p) => deps.families.familyOf(p.prefix) === family).length);
+          installed.set({ family }, report.routes[family].length);
+        }
+      },
+    });
+
+    const unsubscribe = [
+      deps.informers.nodes.onChange(() => reconciler.trigger('node')),
+      deps.informers.services.onChange(() => reconciler.trigger('service')),
+      deps.informers.endpointSlices.onChange(() => reconciler.trigger('endpointslice')),
+      deps.bgp.watch((event) => {
+        if (event.type === 'peer') {
+          peerUp.set({ peer: event.peer.address, asn: String(event.peer.asn) }, event.peer.state === 'established' ? 1 : 0);
+          if (event.peer.state === 'established') {
+            logger.info('BGP peer established', { peer: event.peer.address, asn: event.peer.asn });
+          }
+        }
+        reconciler.trigger(event.type === 'peer' ? 'bgp-peer' : event.type === 'restarted' ? 'gobgpd-restarted' : 'bgp-path');
+      }),
+    ];
+    await reconciler.start();
+
+    return {
+      async stop() {
+        unsubscribe.forEach((u) => u());
+        await reconciler.stop();
+        // Routes and gobgpd state are left for the next start to adopt (graceful restart).
+      },
+      async status() {
+        const peers = await deps.bgp.listPeers().catch(() => []);
+        const rx = { ipv4: 0, ipv6: 0 };
+        for (const p of peers) {
+          for (const [fam, c] of Object.entries(p.families)) {
+            if (fam === 'ipv4' || fam === 'ipv6') rx[fam] += c.accepted;
+          }
+        }
+        for (const family of deps.families.enabled) received.set({ family }, rx[family]);
+        return {
+          asn: router.last.global?.asn,
+          routerId: router.last.global?.routerId,
+          peers,
+          advertised: router.last.paths,
+          routes: router.last.routes,
+          errors: router.last.errors,
+        };
+      },
+      async cleanup() {
+        await cleanupRoutes(deps);
+      },
+    };
+  },
+
+  async cleanup(_ctx, deps) {
+    await cleanupRoutes(deps);
+  },
+});
+
+/** Removes every route carrying krouter's protocol, in every enabled family. */
+async function cleanupRoutes(deps: { families: AddressFamilies; netlink: Netlink }) {
+  for (const family of deps.families.enabled) {
+    const routes = await deps.netlink.listRoutes({ family, protocol: KROUTER_ROUTE_PROTOCOL });
+    await deps.netlink.apply(routes.map((route) => ({ op: 'route.delete' as const, route })));
+  }
+}
