@@ -1,0 +1,136 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '@krouter/sdk';
+
+export interface Listen {
+  address: string;
+  port: number;
+}
+
+export interface HttpOptions {
+  metrics: Listen;
+  health: Listen;
+  logger: Logger;
+  /** Prometheus text exposition. */
+  renderMetrics: () => Promise<{ contentType: string; body: string }>;
+  /** Aggregated component health. */
+  healthStatus: () => { healthy: boolean; components: Record<string, { healthy: boolean; detail?: string }> };
+  /** `/status` body: node, families, each plugin's status(). */
+  status: () => Promise<unknown>;
+}
+
+export interface HttpServers {
+  /** Base URLs actually bound (port 0 resolved), by endpoint. */
+  urls: { metrics: string; health: string };
+  close(): Promise<void>;
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+function send(res: ServerResponse, code: number, contentType: string, body: string): void {
+  res.writeHead(code, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, code: number, body: unknown) =>
+  send(res, code, 'application/json; charset=utf-8', `${JSON.stringify(body, null, 2)}\n`);
+
+function routes(options: HttpOptions): { metrics: Record<string, Route>; health: Record<string, Route> } {
+  return {
+    metrics: {
+      '/metrics': async (_req, res) => {
+        const { contentType, body } = await options.renderMetrics();
+        send(res, 200, contentType, body);
+      },
+    },
+    health: {
+      '/healthz': async (_req, res) => {
+        const status = options.healthStatus();
+        if (status.healthy) return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+        const unhealthy = Object.fromEntries(Object.entries(status.components).filter(([, c]) => !c.healthy));
+        json(res, 503, { healthy: false, unhealthy });
+      },
+      '/status': async (_req, res) => json(res, 200, await options.status()),
+    },
+  };
+}
+
+function handler(table: Record<string, Route>, logger: Logger) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://local').pathname;
+    const route = table[path];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+    if (!route) return send(res, 404, 'text/plain', `not found; try ${Object.keys(table).join(' ')}\n`);
+    route(req, res).catch((err: Error) => {
+      logger.error('http handler failed', { path, error: err.message });
+      if (!res.headersSent) send(res, 500, 'text/plain', `${err.message}\n`);
+      else res.destroy();
+    });
+  };
+}
+
+function urlOf(server: Server): string {
+  const a = server.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+function listen(server: Server, at: Listen, endpoint: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new Error(`${endpoint} endpoint: cannot listen on ${at.address}:${at.port}: ${err.code ?? err.message}`));
+    server.once('error', onError);
+    server.listen({ host: at.address, port: at.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Serves `/metrics` on the metrics address and `/healthz`, `/status` on the
+ * health address (one server when both name the same non-zero port). Logs
+ * each bound URL so an ephemeral port (0) can be found.
+ */
+export async function startHttp(options: HttpOptions): Promise<HttpServers> {
+  const { logger } = options;
+  const table = routes(options);
+  const servers: Server[] = [];
+  const close = async () => {
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  };
+
+  try {
+    const shared = options.metrics.port !== 0 && options.metrics.port === options.health.port && options.metrics.address === options.health.address;
+    if (shared) {
+      const server = createServer(handler({ ...table.metrics, ...table.health }, logger));
+      servers.push(server);
+      await listen(server, options.health, 'health and metrics');
+      const url = urlOf(server);
+      logger.info('listening', { endpoint: 'metrics', url });
+      logger.info('listening', { endpoint: 'health', url });
+      return { urls: { metrics: url, health: url }, close };
+    }
+    const metrics = createServer(handler(table.metrics, logger));
+    servers.push(metrics);
+    await listen(metrics, options.metrics, 'metrics');
+    const health = createServer(handler(table.health, logger));
+    servers.push(health);
+    await listen(health, options.health, 'health');
+    const urls = { metrics: urlOf(metrics), health: urlOf(health) };
+    logger.info('listening', { endpoint: 'metrics', url: urls.metrics });
+    logger.info('listening', { endpoint: 'health', url: urls.health });
+    return { urls, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
