@@ -13,13 +13,15 @@ import { sysctlPath } from '../../core/services/netlink/sysctl.ts';
 
 // Shapes copied from iproute2 6.1 `ip -json` output.
 describe('netlink parse', () => {
-  it('parses routes: default, host routes, names or numbers for protocol and table', () => {
+  it('parses routes: default, host routes, names or numbers (ip -N) for type, protocol and table; boot when left out', () => {
     const json = [
       { dst: 'default', gateway: '198.18.0.9', dev: 'v0', protocol: 'krouter', flags: [] },
       { dst: '198.18.5.0/24', gateway: '198.18.0.2', dev: 'v0', protocol: '201', prefsrc: '198.18.0.1', metric: 50, flags: ['onlink'], metrics: [{ mtu: 1400 }] },
       { type: 'blackhole', dst: '198.18.6.0/24', table: '100', protocol: 'boot', flags: [] },
       { dst: '198.18.0.7', dev: 'v0', protocol: 'kernel', scope: 'link', flags: [] },
       { type: 'local', dst: '127.0.0.1', dev: 'lo', table: 'local', protocol: 'kernel', flags: [] },
+      { dst: '198.18.8.0/24', gateway: '198.18.0.2', dev: 'v0', flags: [] },
+      { type: '6', dst: '198.18.9.0/24', table: '100', protocol: '4', flags: [] },
     ];
     assert.deepEqual(parseRoutes(json, { family: 'ipv4', protocolNames: DEFAULT_PROTOCOL_NAMES }), [
       { dst: '0.0.0.0/0', via: '198.18.0.9', dev: 'v0', protocol: 201 },
@@ -27,6 +29,8 @@ describe('netlink parse', () => {
       { dst: '198.18.6.0/24', type: 'blackhole', table: 100, protocol: 3 },
       { dst: '198.18.0.7/32', dev: 'v0', protocol: 2 },
       { dst: '127.0.0.1/32', type: 'local', dev: 'lo', table: 255, protocol: 2 },
+      { dst: '198.18.8.0/24', via: '198.18.0.2', dev: 'v0', protocol: 3 },
+      { dst: '198.18.9.0/24', type: 'blackhole', table: 100, protocol: 4 },
     ]);
   });
 

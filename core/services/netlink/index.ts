@@ -134,7 +134,8 @@ export class NetlinkService implements Netlink {
     if (protocol !== 'all' && (!Number.isInteger(protocol) || protocol < 0 || protocol > 255)) {
       throw new Error(`invalid route protocol ${JSON.stringify(protocol)}`);
     }
-    const args = [family === 'ipv4' ? '-4' : '-6', 'route', 'show', 'table', String(table)];
+    // -N: numbers, not names, which can be ambiguous across rt_protos files.
+    const args = ['-N', family === 'ipv4' ? '-4' : '-6', 'route', 'show', 'table', String(table)];
     if (protocol !== 'all') args.push('proto', String(protocol));
     const routes = parseRoutes(await this.ipJson(args), {
       family,
@@ -149,7 +150,7 @@ export class NetlinkService implements Netlink {
 
   async listRules(family: Family): Promise<Rule[]> {
     checkFamily(family);
-    return parseRules(await this.ipJson([family === 'ipv4' ? '-4' : '-6', 'rule', 'show']), family, this.tableNames);
+    return parseRules(await this.ipJson(['-N', family === 'ipv4' ? '-4' : '-6', 'rule', 'show']), family, this.tableNames);
   }
 
   async getSysctl(key: string): Promise<string> {

@@ -21,6 +21,7 @@ export const DEFAULT_PROTOCOL_NAMES: NameTable = new Map([
 export const DEFAULT_TABLE_NAMES: NameTable = new Map([['unspec', 0], ['default', 253], ['main', 254], ['local', 255]]);
 
 export const MAIN_TABLE = 254;
+const RTPROT_BOOT = 3;
 
 /** Parses an iproute2 name file (`NUMBER NAME` per line, `#` comments). */
 export function parseNameFile(text: string): Map<string, number> {
@@ -103,11 +104,18 @@ export interface RouteParseContext {
   tableNames?: NameTable;
 }
 
+/** Kernel route type numbers (RTN_*), printed by `ip -N`. */
+const ROUTE_TYPE_NUMBERS: ReadonlyMap<string, string> = new Map([
+  ['1', 'unicast'], ['2', 'local'], ['3', 'broadcast'], ['4', 'anycast'], ['5', 'multicast'],
+  ['6', 'blackhole'], ['7', 'unreachable'], ['8', 'prohibit'], ['9', 'throw'], ['10', 'nat'],
+]);
+
 /** Types for which the kernel shows a placeholder `dev lo`. */
 const DEVLESS_TYPES: ReadonlySet<string> = new Set(['blackhole', 'unreachable', 'prohibit', 'throw']);
 
 /**
- * `ip -4|-6 -json route show ...`. The main table is reported as an absent
+ * `ip -4|-6 -json route show ...`, best with `-N` (numbers): names from
+ * rt_protos can be ambiguous (FRR's drop-in file names 196 `static` too). The main table is reported as an absent
  * `table` (the SDK's convention); other types than the SDK's four (broadcast,
  * prohibit, ...) are passed through as text.
  */
@@ -117,14 +125,15 @@ export function parseRoutes(json: unknown, ctx: RouteParseContext): Route[] {
   const out: Route[] = [];
   for (const r of asArray(json, 'route')) {
     const route: Route = { dst: normaliseDst(r.dst, ctx.family) };
-    const type = typeof r.type === 'string' ? r.type : 'unicast';
+    const type = r.type === undefined ? 'unicast' : (ROUTE_TYPE_NUMBERS.get(String(r.type)) ?? String(r.type));
     if (type !== 'unicast') route.type = type as Route['type'];
     if (typeof r.gateway === 'string') route.via = r.gateway;
     if (typeof r.dev === 'string' && !(DEVLESS_TYPES.has(type) && r.dev === 'lo')) route.dev = r.dev;
     const table = r.table !== undefined ? resolveNumber(r.table, tableNames) : (ctx.table ?? MAIN_TABLE);
     if (table !== undefined && table !== MAIN_TABLE) route.table = table;
     if (typeof r.metric === 'number') route.metric = r.metric;
-    const protocol = r.protocol !== undefined ? resolveNumber(r.protocol, protocolNames) : ctx.protocol;
+    // ip leaves `protocol` out for RTPROT_BOOT (3), the default of `ip route add`.
+    const protocol = r.protocol !== undefined ? resolveNumber(r.protocol, protocolNames) : (ctx.protocol ?? RTPROT_BOOT);
     if (protocol !== undefined) route.protocol = protocol;
     if (Array.isArray(r.flags) && r.flags.includes('onlink')) route.onlink = true;
     if (typeof r.prefsrc === 'string') route.src = r.prefsrc;
