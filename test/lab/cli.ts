@@ -1,0 +1,287 @@
+/**
+ * The lab's command line: `npm run lab -- <command>`. Every command finds the
+ * lab through its state directory ($KROUTER_LAB_DIR or /run/krouter-lab).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  ROUTER_NETNS,
+  apiServerUrl,
+  defaultStateDir,
+  nodeNames,
+  nodeNetns,
+  podNetnsName,
+  statePaths,
+  type LabFamily,
+  type LabRouter,
+  type LabSpec,
+} from './config.ts';
+import { down, StepError, up } from './lifecycle.ts';
+import { listNetns } from './proc.ts';
+import { routerControlArgv } from './router/index.ts';
+import { loadLabState, type LabState } from './state.ts';
+import { statusLines } from './status.ts';
+
+// Imported by name at run time: the module belongs to the cluster side of the lab.
+const CHECK_MODULE = './check.ts';
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+class UsageError extends Error {}
+
+function requireLab(): LabState {
+  const stateDir = defaultStateDir();
+  const state = loadLabState(stateDir);
+  if (!state) throw new UsageError(`no lab in ${stateDir}; start one with \`npm run lab -- up\` (or set KROUTER_LAB_DIR)`);
+  return state;
+}
+
+/** Runs a command with the terminal attached and exits with its code. */
+function runAttached(argv: string[], env?: NodeJS.ProcessEnv): never {
+  const [cmd, ...args] = argv;
+  const r = spawnSync(cmd!, args, { stdio: 'inherit', env: env ?? process.env });
+  if (r.error) {
+    process.stderr.write(`${cmd}: ${r.error.message}\n`);
+    process.exit(127);
+  }
+  process.exit(r.status ?? 1);
+}
+
+/** Built-in plugins compiled into krouter (core/host/builtins.ts), so the lab enables the ones that exist. */
+function builtinPlugins(): Set<string> {
+  const file = path.join(repoRoot, 'core', 'host', 'builtins.ts');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const found = new Set<string>();
+  for (const m of text.matchAll(/plugins\/([a-z0-9-]+)\//g)) found.add(m[1]!);
+  return found;
+}
+
+function parsePlugins(list: string | undefined): LabSpec['plugins'] {
+  const names = list === undefined ? builtinPlugins() : new Set(list.split(',').map((s) => s.trim()).filter(Boolean));
+  const known = ['cni', 'router', 'service-proxy', 'firewall'];
+  for (const n of names) if (!known.includes(n)) throw new UsageError(`--plugins: unknown plugin ${JSON.stringify(n)} (known: ${known.join(', ')})`);
+  return { cni: names.has('cni'), router: names.has('router'), serviceProxy: names.has('service-proxy'), firewall: names.has('firewall') };
+}
+
+export interface UpFlags {
+  family: LabFamily;
+  nodes: number;
+  router: LabRouter;
+  routerKernelRoutes?: boolean;
+  plugins?: string;
+}
+
+export function specFromFlags(flags: UpFlags): LabSpec {
+  return {
+    family: flags.family,
+    nodes: nodeNames(flags.nodes),
+    router: flags.router,
+    stateDir: defaultStateDir(),
+    repoRoot,
+    krouterBin: path.resolve(process.env.KROUTER_BIN || path.join(repoRoot, 'dist', 'krouter')),
+    plugins: parsePlugins(flags.plugins),
+    routerKernelRoutes: !!flags.routerKernelRoutes,
+  };
+}
+
+function usageText(state: LabState): string[] {
+  const spec = state.spec;
+  const n1 = spec.nodes[0]!;
+  const lines = [
+    '',
+    `The lab is up: ${spec.family}, ${spec.nodes.length} nodes (${spec.nodes.join(', ')}), router ${spec.router}.`,
+    `  API server        ${apiServerUrl(spec)}   (kubeconfig ${statePaths.kubeconfig(spec.stateDir)})`,
+    `  logs              ${statePaths.logs(spec.stateDir)}/`,
+    '',
+    'Use it:',
+    '  npm run lab -- status                         nodes, pod CIDRs, agents, BGP sessions',
+    '  npm run lab -- kubectl get nodes -o wide      kubectl against the lab',
+    '  npm run lab -- kubectl get pods -A -o wide',
+    `  ${`npm run lab -- exec-node ${n1} -- ip route`.padEnd(46)}a command in a node's namespace`,
+    '  npm run lab -- exec default/POD -- ip addr     a command in a pod\'s namespace',
+  ];
+  if (spec.router === 'bird') lines.push('  npm run lab -- router -- show protocols       birdc against the external router');
+  if (spec.router === 'frr') lines.push('  npm run lab -- router -- show bgp summary     vtysh against the external router');
+  lines.push(
+    '  npm run lab -- check                          pod-to-pod connectivity matrix',
+    '  npm run lab -- down                           remove everything',
+  );
+  return lines;
+}
+
+async function cmdUp(flags: UpFlags): Promise<LabState> {
+  const spec = specFromFlags(flags);
+  say(`lab up: ${spec.family}, ${spec.nodes.length} nodes, router ${spec.router}, plugins ${Object.entries(spec.plugins).filter(([, v]) => v).map(([k]) => k).join(', ') || 'none'}`);
+  const state = await up({ spec, log: say });
+  for (const l of usageText(state)) say(l);
+  return state;
+}
+
+async function cmdDown(): Promise<void> {
+  await down({ stateDir: defaultStateDir(), log: say });
+}
+
+/** Commander keeps a `--` separator in pass-through arguments; the command starts after it. */
+function afterDashDash(args: string[]): string[] {
+  return args[0] === '--' ? args.slice(1) : args;
+}
+
+function splitPod(ref: string): { namespace: string; name: string } {
+  const parts = ref.split('/');
+  if (parts.length === 1) return { namespace: 'default', name: parts[0]! };
+  if (parts.length === 2 && parts[0] && parts[1]) return { namespace: parts[0], name: parts[1] };
+  throw new UsageError(`pod ${JSON.stringify(ref)}: expected NAME or NAMESPACE/NAME`);
+}
+
+async function cmdCheck(opts: { json?: boolean; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }, state = requireLab()): Promise<boolean> {
+  const { runCheck } = (await import(CHECK_MODULE)) as {
+    runCheck(o: { spec: LabSpec; apiUrl: string; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }): Promise<{ ok: boolean; rows: unknown[]; table: string }>;
+  };
+  const result = await runCheck({ spec: state.spec, apiUrl: apiServerUrl(state.spec), crossNode: opts.crossNode });
+  if (opts.json) say(JSON.stringify({ ok: result.ok, rows: result.rows }, null, 2));
+  else say(result.table);
+  return result.ok;
+}
+
+async function cmdDemo(): Promise<boolean> {
+  const stateDir = defaultStateDir();
+  if (loadLabState(stateDir) || existsSync(statePaths.marker(stateDir))) {
+    say('a lab is already up: taking it down first');
+    await cmdDown();
+  }
+  const state = await cmdUp({ family: 'dual', nodes: 3, router: 'bird' });
+  const { runDemoWorkloads } = await import('./demo.ts');
+  await runDemoWorkloads(state, say);
+  say('');
+  say('Connectivity matrix:');
+  const ok = await cmdCheck({ crossNode: 'auto' }, state);
+  say('');
+  say(ok ? 'check: every expected path works.' : 'check: some expected paths FAILED (see the matrix above).');
+  say('Explore: npm run lab -- kubectl get pods -o wide; npm run lab -- status; npm run lab -- exec POD -- ip addr');
+  say('Tear down: npm run lab -- down');
+  return ok;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('lab')
+    .description('a multi-node Kubernetes lab in network namespaces, for krouter')
+    .enablePositionalOptions()
+    .showHelpAfterError();
+
+  const positiveInt = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
+    return n;
+  };
+
+  program
+    .command('up')
+    .description('bring the lab up (refuses when one is up)')
+    .addOption(new Option('--family <mode>', 'address families').choices(['ipv4', 'ipv6', 'dual']).default('dual'))
+    .addOption(new Option('--nodes <n>', 'number of nodes').argParser(positiveInt).default(3))
+    .addOption(new Option('--router <kind>', 'external BGP router').choices(['bird', 'frr', 'none']).default('bird'))
+    .option('--router-kernel-routes', 'the external router installs learned pod routes into its kernel (BIRD only)')
+    .option('--plugins <list>', 'krouter plugins the agents run (default: every built-in plugin)')
+    .action(async (flags: UpFlags) => {
+      await cmdUp(flags);
+    });
+
+  program
+    .command('down')
+    .description('remove everything the lab made (also after a crash); idempotent')
+    .action(cmdDown);
+
+  program
+    .command('status')
+    .description('nodes, addresses, pod CIDRs, agents, gobgpd, BGP sessions')
+    .action(async () => {
+      const { lines, ok } = await statusLines(requireLab());
+      for (const l of lines) say(l);
+      process.exitCode = ok ? 0 : 1;
+    });
+
+  program
+    .command('kubectl')
+    .description('kubectl against the lab API server')
+    .argument('[args...]', 'kubectl arguments')
+    .helpOption(false)
+    .allowUnknownOption()
+    .passThroughOptions()
+    .action((args: string[]) => {
+      const state = requireLab();
+      runAttached(['kubectl', ...afterDashDash(args)], { ...process.env, KUBECONFIG: statePaths.kubeconfig(state.spec.stateDir) });
+    });
+
+  program
+    .command('exec')
+    .description("run a command in a pod's network namespace")
+    .argument('<pod>', 'NAME or NAMESPACE/NAME')
+    .argument('<cmd...>', 'command and arguments (after --)')
+    .passThroughOptions()
+    .action((pod: string, cmd: string[]) => {
+      requireLab();
+      const { namespace, name } = splitPod(pod);
+      const ns = podNetnsName(namespace, name);
+      if (!listNetns().includes(ns)) throw new UsageError(`pod ${namespace}/${name} has no network namespace ${ns} (does it exist and run?)`);
+      runAttached(['ip', 'netns', 'exec', ns, ...afterDashDash(cmd)]);
+    });
+
+  program
+    .command('exec-node')
+    .description("run a command in a node's network namespace")
+    .argument('<node>', 'node name (node-1 ...)')
+    .argument('<cmd...>', 'command and arguments (after --)')
+    .passThroughOptions()
+    .action((node: string, cmd: string[]) => {
+      const state = requireLab();
+      if (!state.spec.nodes.includes(node)) throw new UsageError(`unknown node ${JSON.stringify(node)} (nodes: ${state.spec.nodes.join(', ')})`);
+      runAttached(['ip', 'netns', 'exec', nodeNetns(node), ...afterDashDash(cmd)]);
+    });
+
+  program
+    .command('router')
+    .description('birdc / vtysh against the external router (no arguments: interactive)')
+    .argument('[args...]', 'birdc or vtysh arguments (after --)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .passThroughOptions()
+    .action((args: string[]) => {
+      const state = requireLab();
+      runAttached(['ip', 'netns', 'exec', ROUTER_NETNS, ...routerControlArgv(state.spec, afterDashDash(args))]);
+    });
+
+  program
+    .command('check')
+    .description('pod-to-pod connectivity matrix over every enabled family; exit 1 when an expected path fails')
+    .option('--json', 'machine-readable output')
+    .addOption(new Option('--cross-node <mode>', 'what to expect of cross-node paths').choices(['auto', 'expect-ok', 'expect-fail']).default('auto'))
+    .action(async (opts: { json?: boolean; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }) => {
+      process.exitCode = (await cmdCheck(opts)) ? 0 : 1;
+    });
+
+  program
+    .command('demo')
+    .description('down if needed, up dual-stack, demo workloads on every node, check, print the matrix')
+    .action(async () => {
+      process.exitCode = (await cmdDemo()) ? 0 : 1;
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    // A step error or a refusal says what and where; a stack only helps when debugging the lab itself.
+    const debug = !!process.env.KROUTER_LAB_DEBUG && !(err instanceof UsageError);
+    process.stderr.write(`lab: ${debug ? ((err as Error).stack ?? String(err)) : ((err as Error).message ?? String(err))}\n`);
+    if (err instanceof StepError) process.stderr.write('lab: the lab is left as it is for inspection; remove it with `npm run lab -- down`\n');
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,334 @@
+/**
+ * `lab up` and `lab down`. Up records every object in lab.json before making
+ * it; down removes whatever lab.json (and the kubelets' pod records) lists,
+ * so it works after a crash at any point and is idempotent.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { agentHealth, agentHealthUrl, startAgent, writeNodeConfig } from './agents.ts';
+import { apiAnswers, listNodes } from './api.ts';
+import {
+  BRIDGE,
+  NETNS_PREFIX,
+  POD_NETNS_PREFIX,
+  apiServerUrl,
+  nodeNetns,
+  statePaths,
+  type LabSpec,
+} from './config.ts';
+import { CommandError, deleteNetnsWithProcesses, linkExists, listNetns, run, spawnDetached, stopRecorded, tryRun } from './proc.ts';
+import { routerPaths, routerProbeArgv, startRouter, validateRouterSpec } from './router/index.ts';
+import { isRecordedAlive, loadLabState, newLabState, processStartTime, saveLabState, type LabState, type RecordedProcess } from './state.ts';
+import { planTopology } from './topology.ts';
+
+export type Log = (line: string) => void;
+
+/** A failed step: what failed, why, and where to look. */
+export class StepError extends Error {
+  constructor(
+    readonly step: string,
+    reason: string,
+    readonly logFile?: string,
+  ) {
+    super(`${step} failed: ${reason}${logFile ? `\n  log: ${logFile}` : ''}`);
+    this.name = 'StepError';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tail(file: string | undefined, lines = 15): string {
+  if (!file || !existsSync(file)) return '';
+  const text = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines);
+  return text.length ? `\n  last lines of ${file}:\n    ${text.join('\n    ')}` : '';
+}
+
+/**
+ * Polls `check` until true. Fails early when a watched process dies, and after
+ * `limitMs` (a bound on waiting for a broken lab, not a performance target).
+ */
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  opts: { limitMs: number; process?: RecordedProcess; intervalMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + opts.limitMs;
+  for (;;) {
+    if (await check()) return;
+    if (opts.process && !isRecordedAlive(opts.process)) {
+      throw new StepError(what, `${opts.process.name} (pid ${opts.process.pid}) exited${tail(opts.process.log)}`, opts.process.log);
+    }
+    if (Date.now() > deadline) {
+      throw new StepError(what, `not done after ${Math.round(opts.limitMs / 1000)} s${tail(opts.process?.log)}`, opts.process?.log);
+    }
+    await sleep(opts.intervalMs ?? 200);
+  }
+}
+
+/** Objects from a lab that may still exist on this machine (another state dir, or a crash without state). */
+export function leftoverLabObjects(): string[] {
+  const out: string[] = [];
+  if (linkExists(BRIDGE)) out.push(`link ${BRIDGE}`);
+  for (const ns of listNetns()) if (ns.startsWith(NETNS_PREFIX)) out.push(`namespace ${ns}`);
+  return out;
+}
+
+export interface UpOptions {
+  spec: LabSpec;
+  log: Log;
+}
+
+export async function up({ spec, log }: UpOptions): Promise<LabState> {
+  const stateDir = spec.stateDir;
+  const existing = loadLabState(stateDir);
+  if (existing) {
+    throw new Error(
+      `a lab is already up in ${stateDir} (${existing.spec.family}, ${existing.spec.nodes.length} nodes, phase ${existing.phase}); run \`npm run lab -- down\` first`,
+    );
+  }
+  const leftovers = leftoverLabObjects();
+  if (leftovers.length) {
+    throw new Error(
+      `lab objects already exist on this machine (${leftovers.join(', ')}), but ${stateDir} has no lab state: ` +
+        'another lab is up with another KROUTER_LAB_DIR; run `npm run lab -- down` with that KROUTER_LAB_DIR',
+    );
+  }
+  validateRouterSpec(spec);
+  if (existsSync(stateDir) && readdirSync(stateDir).length > 0 && !existsSync(statePaths.marker(stateDir))) {
+    throw new Error(`${stateDir} exists and is not a lab state directory; choose another KROUTER_LAB_DIR`);
+  }
+
+  const steps = 7;
+  let n = 0;
+  const step = (title: string) => log(`[${++n}/${steps}] ${title}`);
+
+  // 1. The state file comes first: everything below is recorded in it before it is made.
+  step(`state directory ${stateDir}`);
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(statePaths.marker(stateDir), 'made by `npm run lab -- up`; removed by `npm run lab -- down`\n');
+  mkdirSync(statePaths.logs(stateDir), { recursive: true });
+  const state = newLabState(spec);
+  saveLabState(state);
+  const upLog = statePaths.log(stateDir, 'up');
+
+  try {
+    // 2. The agent executable.
+    step(`agent executable ${spec.krouterBin}`);
+    if (!existsSync(spec.krouterBin)) {
+      if (process.env.KROUTER_BIN) throw new StepError('agent executable', `KROUTER_BIN=${spec.krouterBin} does not exist`);
+      const buildLog = statePaths.log(stateDir, 'build');
+      log(`    missing: running \`npm run build\` (output in ${buildLog})`);
+      const r = spawnSync('npm', ['run', 'build'], { cwd: spec.repoRoot, encoding: 'utf8' });
+      writeFileSync(buildLog, `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`);
+      if (r.status !== 0 || !existsSync(spec.krouterBin)) {
+        throw new StepError('npm run build', `exit ${r.status}${tail(buildLog, 10)}`, buildLog);
+      }
+    }
+
+    // 3. Topology: bridge, namespaces, links, addresses, routes, sysctls.
+    step(`topology: bridge ${BRIDGE}, router namespace, ${spec.nodes.length} node namespaces (${spec.family})`);
+    for (const t of planTopology(spec)) {
+      if (t.makes) {
+        if (t.makes.kind === 'netns') state.namespaces.push(t.makes.name);
+        else state.links.push(t.makes.name);
+        saveLabState(state);
+      }
+      for (const argv of t.commands) {
+        writeFileSync(upLog, `${argv.join(' ')}\n`, { flag: 'a' });
+        try {
+          run(argv);
+        } catch (err) {
+          writeFileSync(upLog, `  ${(err as Error).message}\n`, { flag: 'a' });
+          throw new StepError(`topology: ${t.title}`, (err as Error).message, upLog);
+        }
+      }
+      log(`    ${t.title}`);
+    }
+
+    // 4. The lab daemon: API server, controllers, kubelets.
+    const apiUrl = apiServerUrl(spec);
+    step(`lab daemon (API server ${apiUrl}, controllers, kubelets)`);
+    writeKubeconfig(spec);
+    const daemon = record(
+      state,
+      spawnDetached('daemon', [process.execPath, '--import', 'tsx', path.join(spec.repoRoot, 'test/lab/daemon.ts'), '--state', stateDir], {
+        log: statePaths.log(stateDir, 'daemon'),
+        cwd: spec.repoRoot,
+      }),
+    );
+    await waitFor('lab API server', () => apiAnswers(apiUrl), { limitMs: 30_000, process: daemon });
+    log(`    API server answers at ${apiUrl} (pid ${daemon.pid}, log ${daemon.log})`);
+
+    // 5. One agent per node.
+    step(`krouter agents (${spec.nodes.join(', ')})`);
+    const agents = new Map<string, RecordedProcess>();
+    for (const node of spec.nodes) {
+      const config = writeNodeConfig(spec, node);
+      const agent = record(state, startAgent(spec, node));
+      agents.set(node, agent);
+      log(`    ${node}: pid ${agent.pid}, config ${config}, log ${agent.log}`);
+    }
+
+    // 6. The external router.
+    if (spec.router === 'none') {
+      step('external router: none');
+    } else {
+      step(`external router (${spec.router}) in ${'krlab-router'}`);
+      const router = record(state, startRouter(spec));
+      const probe = routerProbeArgv(spec);
+      await waitFor(`router ${spec.router}`, () => tryRun(probe) !== undefined, { limitMs: 20_000, process: router });
+      log(`    pid ${router.pid}, config in ${routerPaths(spec).dir}, log ${router.log}`);
+    }
+
+    // 7. Wait for the cluster: nodes registered, every agent healthy.
+    step('waiting for nodes to register and agents to report healthy');
+    await waitFor(
+      'node registration',
+      async () => {
+        const names = new Set((await listNodes(apiUrl).catch(() => [])).map((x) => x.metadata.name));
+        return spec.nodes.every((x) => names.has(x));
+      },
+      { limitMs: 60_000, process: daemon },
+    );
+    log(`    nodes registered: ${spec.nodes.join(', ')}`);
+    for (const node of spec.nodes) {
+      const agent = agents.get(node)!;
+      await waitFor(`agent ${node} health (${agentHealthUrl()} in ${nodeNetns(node)})`, () => agentHealth(node) === 200, {
+        limitMs: 60_000,
+        process: agent,
+        intervalMs: 300,
+      });
+      log(`    ${node}: agent healthy`);
+    }
+    state.phase = 'up';
+    saveLabState(state);
+    return state;
+  } catch (err) {
+    state.phase = 'failed';
+    saveLabState(state);
+    if (err instanceof StepError) throw err;
+    if (err instanceof CommandError) throw new StepError('lab up', err.message, upLog);
+    throw err;
+  }
+}
+
+function record(state: LabState, p: RecordedProcess): RecordedProcess {
+  state.processes.push(p);
+  saveLabState(state);
+  return p;
+}
+
+export function writeKubeconfig(spec: LabSpec): string {
+  const file = statePaths.kubeconfig(spec.stateDir);
+  const server = apiServerUrl(spec);
+  writeFileSync(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: krouter-lab',
+      '  cluster:',
+      `    server: ${server}`,
+      'users:',
+      '- name: krouter-lab',
+      '  user: {}',
+      'contexts:',
+      '- name: krouter-lab',
+      '  context: {cluster: krouter-lab, user: krouter-lab, namespace: default}',
+      'current-context: krouter-lab',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Pod namespace names recorded by the kubelets anywhere under <state>/nodes/<node>/pods/ (file names or contents). */
+export function recordedPodNetns(stateDir: string): string[] {
+  const found = new Set<string>();
+  const re = new RegExp(`${POD_NETNS_PREFIX}[0-9a-f]{8}`, 'g');
+  const nodesDir = path.join(stateDir, 'nodes');
+  const walk = (dir: string, depth: number) => {
+    if (depth > 4 || !existsSync(dir)) return;
+    for (const entry of readdirSync(dir)) {
+      const full = path.join(dir, entry);
+      for (const m of entry.matchAll(re)) found.add(m[0]);
+      let st;
+      try {
+        st = statSync(full);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) walk(full, depth + 1);
+      else if (st.isFile() && st.size < 1_000_000) for (const m of readFileSync(full, 'utf8').matchAll(re)) found.add(m[0]);
+    }
+  };
+  if (existsSync(nodesDir)) for (const node of readdirSync(nodesDir)) walk(path.join(nodesDir, node, 'pods'), 0);
+  return [...found].sort();
+}
+
+export interface DownResult {
+  found: boolean;
+  stopped: string[];
+  namespaces: string[];
+  links: string[];
+}
+
+export async function down({ stateDir, log }: { stateDir: string; log: Log }): Promise<DownResult> {
+  const result: DownResult = { found: false, stopped: [], namespaces: [], links: [] };
+  let state: LabState | undefined;
+  try {
+    state = loadLabState(stateDir);
+  } catch (err) {
+    log(`warning: ${(err as Error).message}; removing what can be found`);
+  }
+  const processes: RecordedProcess[] = [...(state?.processes ?? [])];
+  // The daemon writes its own PID file, in case `up` died before recording it.
+  const pidFile = statePaths.daemonPid(stateDir);
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 1 && !processes.some((p) => p.pid === pid)) {
+      processes.push({ name: 'daemon', pid, startTime: processStartTime(pid) });
+    }
+  }
+  if (!state && processes.length === 0 && !existsSync(statePaths.marker(stateDir))) {
+    const left = leftoverLabObjects();
+    log(`no lab in ${stateDir}; nothing to do`);
+    if (left.length) log(`note: lab objects exist (${left.join(', ')}): another lab is up with another KROUTER_LAB_DIR`);
+    return result;
+  }
+  result.found = true;
+
+  // Processes first (agents take their gobgpd with them), by PID, SIGTERM then SIGKILL.
+  const alive = processes.filter((p) => isRecordedAlive(p));
+  if (alive.length) log(`stopping ${alive.map((p) => `${p.name} (${p.pid})`).join(', ')}`);
+  await Promise.all(alive.map((p) => stopRecorded(p, 4000)));
+  result.stopped = alive.map((p) => p.name);
+
+  // Namespaces: pods the kubelets recorded, then nodes and router. Whatever
+  // still runs inside one of them is the lab's and is stopped first.
+  const existing = new Set(listNetns());
+  const namespaces = [...recordedPodNetns(stateDir), ...[...(state?.namespaces ?? [])].reverse()].filter(
+    (ns, i, all) => ns.startsWith(NETNS_PREFIX) && existing.has(ns) && all.indexOf(ns) === i,
+  );
+  if (namespaces.length) log(`deleting namespaces ${namespaces.join(', ')}`);
+  for (const ns of namespaces) await deleteNetnsWithProcesses(ns);
+  result.namespaces = namespaces;
+
+  // Root-namespace links (veth ends mostly went with their namespaces; the bridge did not).
+  for (const link of [...(state?.links ?? [])].reverse()) {
+    if (linkExists(link)) {
+      tryRun(['ip', 'link', 'delete', link]);
+      result.links.push(link);
+    }
+  }
+  if (result.links.length) log(`deleting links ${result.links.join(', ')}`);
+
+  // Only a directory `up` marked as its own is removed (KROUTER_LAB_DIR may point anywhere).
+  if (existsSync(statePaths.marker(stateDir))) {
+    rmSync(stateDir, { recursive: true, force: true });
+    log(`removed ${stateDir}`);
+  }
+  return result;
+}
