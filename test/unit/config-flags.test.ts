@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { parseKubeRouterFlags } from '../../core/config/flags.ts';
+
+const ok = (args: string[]) => {
+  const r = parseKubeRouterFlags(args);
+  assert.deepEqual(r.errors, []);
+  return r.overlay;
+};
+const errors = (args: string[]) => parseKubeRouterFlags(args).errors;
+
+describe('kube-router flags', () => {
+  it('maps the run-* flags onto plugin sections', () => {
+    assert.deepEqual(ok(['--run-router', '--run-service-proxy=false', '--run-firewall=true', '--enable-cni=False']), {
+      plugins: { router: { enabled: true }, 'service-proxy': { enabled: false }, firewall: { enabled: true }, cni: { enabled: false } },
+    });
+  });
+
+  it('maps --enable-ipv4/--enable-ipv6 with kube-router defaults (ipv4 on, ipv6 off)', () => {
+    assert.deepEqual(ok(['--enable-ipv6']), { families: 'dual' });
+    assert.deepEqual(ok(['--enable-ipv6=true', '--enable-ipv4=false']), { families: 'ipv6' });
+    assert.deepEqual(ok(['--enable-ipv4']), { families: 'ipv4' });
+    assert.deepEqual(ok(['--enable-ipv4=true', '--enable-ipv6=false']), { families: 'ipv4' });
+    assert.deepEqual(ok([]), {});
+    assert.deepEqual(errors(['--enable-ipv4=false']), ['--enable-ipv4, --enable-ipv6: both false leaves no address family']);
+  });
+
+  it('maps cluster, node and endpoint flags', () => {
+    assert.deepEqual(
+      ok(['--kubeconfig', '/k.conf', '--master=https://198.18.0.1:6443', '--hostname-override', 'n1', '--metrics-port=0', '--health-port', '20300']),
+      {
+        kubernetes: { kubeconfig: '/k.conf', master: 'https://198.18.0.1:6443' },
+        nodeName: 'n1',
+        metrics: { port: 0 },
+        health: { port: 20300 },
+      },
+    );
+  });
+
+  it('maps the router flags', () => {
+    assert.deepEqual(
+      ok([
+        '--cluster-asn=64512',
+        '--router-id',
+        '198.18.0.10',
+        '--bgp-port=1790',
+        '--nodes-full-mesh=false',
+        '--bgp-graceful-restart',
+        '--advertise-cluster-ip',
+        '--advertise-external-ip=true',
+        '--advertise-loadbalancer-ip=false',
+        '--advertise-pod-cidr',
+        '--override-nexthop',
+        '--peer-router-multihop-ttl=3',
+        '--peer-router-passwords-file=/etc/krouter/passwords.yaml',
+      ]),
+      {
+        plugins: {
+          router: {
+            clusterAsn: 64512,
+            routerId: '198.18.0.10',
+            bgpPort: 1790,
+            nodesFullMesh: false,
+            gracefulRestart: { enabled: true },
+            advertiseClusterIP: true,
+            advertiseExternalIP: true,
+            advertiseLoadBalancerIP: false,
+            advertisePodCidr: true,
+            overrideNexthop: true,
+            peerMultihopTtl: 3,
+            peerRouterPasswordsFile: '/etc/krouter/passwords.yaml',
+          },
+        },
+      },
+    );
+  });
+
+  it('zips the peer-router lists into peers, decoding base64 passwords', () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    assert.deepEqual(
+      ok([
+        '--peer-router-ips=198.18.0.1,fd00::1',
+        '--peer-router-asns',
+        '64501,64502',
+        '--peer-router-ports=179,1790',
+        `--peer-router-passwords=${b64('secret')},${b64('pw2')}`,
+      ]).plugins,
+      {
+        router: {
+          peerRouters: [
+            { address: '198.18.0.1', asn: 64501, port: 179, password: 'secret' },
+            { address: 'fd00::1', asn: 64502, port: 1790, password: 'pw2' },
+          ],
+        },
+      },
+    );
+    // Repeated list flags append, as with pflag string slices.
+    assert.deepEqual(ok(['--peer-router-ips=198.18.0.1', '--peer-router-ips=198.18.0.2', '--peer-router-asns=1,2']).plugins, {
+      router: { peerRouters: [{ address: '198.18.0.1', asn: 1 }, { address: '198.18.0.2', asn: 2 }] },
+    });
+  });
+
+  it('refuses mismatched or malformed peer lists, naming the flag', () => {
+    assert.deepEqual(errors(['--peer-router-ips=198.18.0.1,198.18.0.2', '--peer-router-asns=1']), [
+      '--peer-router-asns: 1 value(s) for 2 --peer-router-ips',
+    ]);
+    assert.deepEqual(errors(['--peer-router-ips=198.18.0.300', '--peer-router-asns=1']), [
+      '--peer-router-ips: "198.18.0.300": not an IP address',
+    ]);
+    assert.deepEqual(errors(['--peer-router-ips=198.18.0.1', '--peer-router-asns=0']), [
+      '--peer-router-asns: "0" must be an ASN 1..4294967295',
+    ]);
+    assert.deepEqual(errors(['--peer-router-ips=198.18.0.1', '--peer-router-asns=1', '--peer-router-passwords=%%%']), [
+      '--peer-router-passwords: value 1 is not base64 (kube-router passwords are base64-encoded)',
+    ]);
+  });
+
+  it('maps -v/--v verbosity to the log level', () => {
+    assert.deepEqual(ok(['-v=3']), { log: { level: 'debug' } });
+    assert.deepEqual(ok(['--v', '0']), { log: { level: 'info' } });
+    assert.deepEqual(ok(['-v', 'warn']), { log: { level: 'warn' } });
+    assert.deepEqual(errors(['--v=loud']), ['--v: "loud" must be a verbosity number or debug|info|warn|error']);
+  });
+
+  it('names unknown flags and bad values', () => {
+    assert.deepEqual(errors(['--run-routr']), ['--run-routr: unknown flag']);
+    assert.deepEqual(errors(['--enable-overlay=true']), ['--enable-overlay: unknown flag']);
+    assert.deepEqual(errors(['--run-router=yes']), ['--run-router: "yes" is not a boolean (true or false)']);
+    assert.deepEqual(errors(['--cluster-asn=abc']), ['--cluster-asn: "abc" must be an integer 1..4294967295']);
+    assert.deepEqual(errors(['--bgp-port=70000']), ['--bgp-port: "70000" must be an integer 1..65535']);
+    assert.deepEqual(errors(['--kubeconfig']), ['--kubeconfig: needs a value']);
+    assert.deepEqual(errors(['--master', '--run-router']), ['--master: needs a value']);
+    assert.deepEqual(errors(['stray']), ['stray: unexpected argument (flags start with --)']);
+    assert.deepEqual(errors(['-run-router']), ['-run-router: unknown flag (use --run-router)']);
+  });
+});
