@@ -50,10 +50,11 @@ export class MemoryLogger implements Logger {
     return new MemoryLogger(this.lines, { ...this.bindings, ...bindings });
   }
 
-  /** Lines of a level (all levels when omitted) whose message or fields contain `text`. */
+  /** Lines of a level (all levels when omitted) whose message or one of whose field values contains `text`. */
   find(text: string | RegExp, level?: LogLevel): LogLine[] {
     const match = (s: string) => (typeof text === 'string' ? s.includes(text) : text.test(s));
-    return this.lines.filter((l) => (!level || l.level === level) && (match(l.message) || match(JSON.stringify(l.fields))));
+    const fieldTexts = (f: LogFields) => Object.values(f).map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? ''));
+    return this.lines.filter((l) => (!level || l.level === level) && (match(l.message) || fieldTexts(l.fields).some(match)));
   }
 
   clear(): void {

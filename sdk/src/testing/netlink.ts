@@ -227,7 +227,7 @@ export class FakeNetlink implements Netlink {
   /** Per-interface keys (net.ipv{4,6}.conf.<dev>.*) exist while the link does. */
   private sysctlExists(key: string): boolean {
     if (this.sysctls.has(key)) return true;
-    const m = /^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\.[a-z_]+$/.exec(key);
+    const m = /^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\.[a-z0-9_]+$/.exec(key);
     return !!m && (this.links.has(m[1]!) || m[1] === 'all' || m[1] === 'default');
   }
 
