@@ -222,6 +222,20 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
     assert.ok((await b.listPaths('ipv4')).some((r) => r.prefix === PREFIX.ipv4));
   });
 
+  it('applies export policies to paths already advertised, and removes them again', async () => {
+    const onB = async () => (await b.listPaths('ipv4')).find((r) => r.prefix === PREFIX.ipv4);
+    await a.setPolicy('export', {
+      name: 'tag-pods',
+      statements: [{ prefixes: [{ prefix: '198.19.0.0/16', maskLengthMax: 24 }], action: 'accept', addCommunities: ['64512:99'] }],
+    });
+    await waitFor('community added by the export policy seen on B', async () => ((await onB())?.communities.includes('64512:99') ? true : undefined));
+    await a.setPolicy('export', { name: 'block', statements: [{ prefixes: [{ prefix: PREFIX.ipv4 }], action: 'reject' }] });
+    await waitFor('path rejected by the export policy gone from B', async () => ((await onB()) ? undefined : true));
+    await a.setPolicy('export', undefined);
+    const back = await waitFor('path back on B without the policy', () => onB());
+    assert.deepEqual(back.communities, ['64512:10']);
+  });
+
   it('addPeer with an unchanged config is a no-op, a changed one updates in place', async () => {
     await a.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'] });
     assert.equal((await a.listPeers()).length, 2);

@@ -282,7 +282,12 @@ export class GobgpService implements Gobgp {
       const nhsChanged = Boolean(existing?.peer.nextHopSelf) !== Boolean(peer.nextHopSelf);
       this.peers.set(address, { peer: normalized, fingerprint });
       try {
-        if (nhsChanged) await this.applyLive('policies', () => this.applyPolicies());
+        if (nhsChanged) {
+          await this.applyLive('policies', async () => {
+            await this.applyPolicies();
+            await this.softReset('OUT');
+          });
+        }
         if (!existing) {
           await this.applyLive(`add peer ${address}`, () => this.client.unary('AddPeer', { peer: encodePeer(normalized) }));
         } else {
@@ -407,6 +412,82 @@ export class GobgpService implements Gobgp {
     }
   }
 
+  /**
+   * gobgpd does not re-evaluate paths already exchanged when a policy
+   * changes: a soft reset re-runs import (IN) or export (OUT) on every peer.
+   */
+  private async softReset(direction: 'IN' | 'OUT'): Promise<void> {
+    if (this.peers.size === 0) return;
+    try {
+      await this.client.unary('ResetPeer', { address: 'all', soft: true, direction });
+    } catch (e) {
+      if (isConnectionError(e)) throw e;
+      this.log.warn(`soft reset ${direction} after a policy change failed`, { error: (e as Error).message });
+    }
+  }
+
+  /** What gobgpd would advertise now to each configured peer: peer -> prefix -> route. */
+  private async adjOut(): Promise<Map<string, Map<string, BgpRoute>>> {
+    const out = new Map<string, Map<string, BgpRoute>>();
+    for (const { peer } of this.peers.values()) {
+      const routes = new Map<string, BgpRoute>();
+      for (const family of new Set(peer.families)) {
+        try {
+          for (const r of await this.listPaths(family, 'adj-out', peer.address)) routes.set(r.prefix, r);
+        } catch (e) {
+          if (isConnectionError(e)) throw e;
+          // A peer that is not established has no adj-out.
+        }
+      }
+      out.set(peer.address, routes);
+    }
+    return out;
+  }
+
+  /**
+   * Applies a changed export policy. A soft reset out re-sends what the new
+   * policy accepts, but gobgpd never withdraws a path the new policy rejects
+   * (it evaluates the withdrawal against the new policy too). So local paths
+   * that some peer had and no longer gets are withdrawn under the previous
+   * policy and originated again under the new one.
+   */
+  private async changeExportPolicy(previous: Partial<Record<PolicyDirection, BgpPolicy>>): Promise<void> {
+    const before = await this.adjOut();
+    await this.applyPolicies();
+    await this.softReset('OUT');
+    const after = await this.adjOut();
+    const local = new Set<string>();
+    const received: string[] = [];
+    for (const [peer, routes] of before) {
+      const still = after.get(peer);
+      for (const [prefix, route] of routes) {
+        if (still?.has(prefix)) continue;
+        if (!route.source && this.paths.has(prefix)) local.add(prefix);
+        else if (route.source) received.push(`${prefix} to ${peer}`);
+      }
+    }
+    if (received.length > 0) {
+      this.log.warn('the export policy now rejects received paths already advertised; peers keep them until their session resets', {
+        paths: received.slice(0, 20),
+      });
+    }
+    if (local.size === 0) return;
+    const desired = this.policies;
+    this.policies = previous;
+    try {
+      await this.applyPolicies();
+      for (const prefix of local) {
+        const enc = encodePath(this.paths.get(prefix)!);
+        await this.client.unary('DeletePath', { table_type: 'GLOBAL', family: familyToApi(enc.family), path: enc.path });
+      }
+    } finally {
+      this.policies = desired;
+    }
+    await this.applyPolicies();
+    for (const prefix of local) await this.client.unary('AddPath', { table_type: 'GLOBAL', path: encodePath(this.paths.get(prefix)!).path });
+    this.log.info('export policy change withdrew local paths from peers it now rejects', { paths: [...local] });
+  }
+
   async setPolicy(direction: 'import' | 'export', policy: BgpPolicy | undefined): Promise<void> {
     if (direction !== 'import' && direction !== 'export') {
       throw new BgpInputError(`bgp policy direction ${JSON.stringify(direction)}`, 'must be import or export');
@@ -418,7 +499,11 @@ export class GobgpService implements Gobgp {
       const previous = this.policies;
       this.policies = next;
       try {
-        await this.applyLive(`set ${direction} policy`, () => this.applyPolicies());
+        await this.applyLive(`set ${direction} policy`, async () => {
+          if (direction === 'export') return this.changeExportPolicy(previous);
+          await this.applyPolicies();
+          await this.softReset('IN');
+        });
       } catch (e) {
         this.policies = previous;
         throw e;
