@@ -97,18 +97,18 @@ function usageText(state: LabState): string[] {
     `  logs              ${statePaths.logs(spec.stateDir)}/`,
     '',
     'Use it:',
-    '  npm run lab -- status                         nodes, pod CIDRs, agents, BGP sessions',
-    '  npm run lab -- kubectl get nodes -o wide      kubectl against the lab',
-    '  npm run lab -- kubectl get pods -A -o wide',
-    `  ${`npm run lab -- exec-node ${n1} -- ip route`.padEnd(46)}a command in a node's namespace`,
-    '  npm run lab -- exec default/POD -- ip addr     a command in a pod\'s namespace',
   ];
-  if (spec.router === 'bird') lines.push('  npm run lab -- router -- show protocols       birdc against the external router');
-  if (spec.router === 'frr') lines.push('  npm run lab -- router -- show bgp summary     vtysh against the external router');
-  lines.push(
-    '  npm run lab -- check                          pod-to-pod connectivity matrix',
-    '  npm run lab -- down                           remove everything',
-  );
+  const row = (cmd: string, what: string) => lines.push(`  ${`npm run lab -- ${cmd}`.padEnd(48)}${what}`);
+  row('status', 'nodes, pod CIDRs, agents, BGP sessions');
+  row('kubectl get nodes -o wide', 'kubectl against the lab');
+  row('kubectl get pods -A -o wide', '');
+  row(`exec-node ${n1} -- ip route`, "a command in a node's namespace");
+  row('exec default/POD -- ip addr', "a command in a pod's namespace");
+  if (spec.router === 'bird') row('router -- show protocols', 'birdc against the external router');
+  if (spec.router === 'frr') row('router -- show bgp summary', 'vtysh against the external router');
+  row('check', 'pod-to-pod connectivity matrix');
+  row('down', 'remove everything');
+  lines.push(`  (or: KUBECONFIG=${statePaths.kubeconfig(spec.stateDir)} kubectl ...)`);
   return lines;
 }
 
@@ -273,6 +273,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `lab status | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

@@ -1,0 +1,180 @@
+/**
+ * The lab's own lifecycle: `up` then `down` leaves no namespace, link or
+ * process; a `lab up` killed with SIGKILL at several points is cleaned up by
+ * `down`; `lab kubectl` talks to the lab API server.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireRoot } from '../helpers/netns.ts';
+import { stopProcess } from '../helpers/processes.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = path.join(repoRoot, 'test', 'lab', 'cli.ts');
+
+interface LabRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function lab(stateDir: string, args: string[]): LabRun {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, KROUTER_LAB_DIR: stateDir },
+    timeout: 170_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function show(r: LabRun): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** Everything of the lab kind on this machine: namespaces, links, processes mentioning the state dir. */
+function labFootprint(stateDir: string): { netns: string[]; links: string[]; processes: string[] } {
+  const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('krlab-'));
+  const links = (JSON.parse(spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout) as Array<{ ifname: string }>)
+    .map((l) => l.ifname)
+    .filter((n) => n === 'krlab0' || n.startsWith('krl-'));
+  const processes: string[] = [];
+  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmdline.includes(stateDir)) processes.push(`${pid}: ${cmdline}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return { netns, links, processes };
+}
+
+function recordedPids(stateDir: string): number[] {
+  const file = path.join(stateDir, 'lab.json');
+  if (!existsSync(file)) return [];
+  return (JSON.parse(readFileSync(file, 'utf8')) as { processes: Array<{ pid: number }> }).processes.map((p) => p.pid);
+}
+
+/** Running (a zombie waiting for its reaper counts as gone: it holds no resources). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function assertNothingLeft(stateDir: string, pids: number[]): void {
+  assert.deepEqual(labFootprint(stateDir), { netns: [], links: [], processes: [] });
+  assert.deepEqual(pids.filter(alive), [], 'recorded lab processes still alive');
+  assert.equal(existsSync(stateDir), false, `${stateDir} still exists`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('lab lifecycle (e2e)', function () {
+  const stateDirs: string[] = [];
+  let running: ChildProcess | undefined;
+
+  function newStateDir(): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'krlab-e2e-'));
+    stateDirs.push(dir);
+    return dir;
+  }
+
+  before(function () {
+    requireRoot();
+    const before = labFootprint('/nonexistent-state-dir');
+    assert.deepEqual(before.netns.concat(before.links), [], 'a lab is already up on this machine; run `npm run lab -- down` first');
+  });
+
+  after(async function () {
+    if (running) await stopProcess(running, 1000);
+    for (const dir of stateDirs) {
+      lab(dir, ['down']);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('up (2 nodes, no router) then down leaves no namespace, link or process; kubectl lists the nodes', function () {
+    const stateDir = newStateDir();
+    const upRun = lab(stateDir, ['up', '--nodes', '2', '--router', 'none']);
+    assert.equal(upRun.code, 0, show(upRun));
+    assert.match(upRun.stdout, /\[7\/7\]/);
+    assert.match(upRun.stdout, /npm run lab -- down/);
+
+    const fp = labFootprint(stateDir);
+    assert.deepEqual(fp.netns.sort(), ['krlab-node-1', 'krlab-node-2', 'krlab-router']);
+    assert.ok(fp.links.includes('krlab0'), `links: ${fp.links.join(', ')}`);
+    const pids = recordedPids(stateDir);
+    assert.equal(pids.length, 3, 'daemon and two agents recorded');
+    assert.deepEqual(pids.filter((p) => !alive(p)), []);
+
+    const nodes = lab(stateDir, ['kubectl', 'get', 'nodes', '-o', 'name']);
+    assert.equal(nodes.code, 0, show(nodes));
+    assert.deepEqual(nodes.stdout.trim().split('\n').sort(), ['node/node-1', 'node/node-2']);
+
+    const again = lab(stateDir, ['up', '--nodes', '2', '--router', 'none']);
+    assert.notEqual(again.code, 0, 'a second up must refuse');
+    assert.match(again.stderr, /already up.*down/);
+
+    const downRun = lab(stateDir, ['down']);
+    assert.equal(downRun.code, 0, show(downRun));
+    assertNothingLeft(stateDir, pids);
+
+    const downAgain = lab(stateDir, ['down']);
+    assert.equal(downAgain.code, 0, show(downAgain));
+    assert.match(downAgain.stdout, /nothing to do/);
+  });
+
+  // Kill points: while making namespaces, right after the daemon starts, right after the first agent starts.
+  const killPoints: Array<{ name: string; reached: (state: { namespaces: string[]; processes: Array<{ name: string }> }) => boolean }> = [
+    { name: 'while making namespaces', reached: (s) => s.namespaces.length >= 2 },
+    { name: 'after the daemon started', reached: (s) => s.processes.some((p) => p.name === 'daemon') },
+    { name: 'after an agent started', reached: (s) => s.processes.some((p) => p.name.startsWith('agent')) },
+  ];
+  for (const point of killPoints) {
+    it(`up killed with SIGKILL ${point.name}, then down leaves nothing`, async function () {
+      const stateDir = newStateDir();
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none'], {
+        cwd: repoRoot,
+        env: { ...process.env, KROUTER_LAB_DIR: stateDir },
+        stdio: 'ignore',
+      });
+      running = child;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      let reached = false;
+      while (child.exitCode === null && child.signalCode === null) {
+        try {
+          const state = JSON.parse(readFileSync(path.join(stateDir, 'lab.json'), 'utf8'));
+          if (point.reached(state)) {
+            reached = true;
+            break;
+          }
+        } catch {
+          /* not written yet, or being replaced */
+        }
+        await sleep(5);
+      }
+      child.kill('SIGKILL');
+      await exited;
+      running = undefined;
+      assert.ok(reached, `up ended before the kill point "${point.name}"`);
+
+      // Processes `up` started may have been made after the last read: take the final record.
+      const pids = recordedPids(stateDir);
+      const downRun = lab(stateDir, ['down']);
+      assert.equal(downRun.code, 0, show(downRun));
+      assertNothingLeft(stateDir, pids);
+    });
+  }
+});
