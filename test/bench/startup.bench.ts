@@ -26,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function agentRun(config: string): Promise<{ ms: number; rssKb: number }> {
   const t0 = performance.now();
   const agent = await startAgent(paths.executable, ['run', '--config', config]);
-  await waitForStatus(`${agent.healthUrl}/healthz`, 200, 60_000, 2);
+  await waitForStatus(`${agent.healthUrl}/healthz`, { intervalMs: 2 });
   const ms = performance.now() - t0;
   await sleep(SETTLE_MS);
   const rss = rssKb(agent.pid);

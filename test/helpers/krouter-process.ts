@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,16 +93,42 @@ function parseJson(line: string): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * GET `url`: directly, or with curl inside network namespace `netns` (an
+ * agent there listens on that namespace's loopback, which this process
+ * cannot reach).
+ */
+export async function httpGet(url: string, netns?: string): Promise<{ status: number; body: string }> {
+  if (!netns) {
+    const res = await fetch(url);
+    return { status: res.status, body: await res.text() };
+  }
+  const marker = '\n__status__:';
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'ip',
+      ['netns', 'exec', netns, 'curl', '-sS', '--max-time', '10', '-o', '-', '-w', `${marker}%{http_code}`, url],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => (err ? reject(new Error(`curl ${url} in ${netns}: ${stderr || err.message}`)) : resolve(stdout)),
+    ),
+  );
+  const i = out.lastIndexOf(marker);
+  return { status: Number(out.slice(i + marker.length)), body: out.slice(0, i) };
+}
+
 /** Polls `url` until it answers `status`; rejects with the last answer after `timeoutMs`. */
-export async function waitForStatus(url: string, status = 200, timeoutMs = 60_000, intervalMs = 20): Promise<string> {
+export async function waitForStatus(
+  url: string,
+  opts: { status?: number; timeoutMs?: number; intervalMs?: number; netns?: string } = {},
+): Promise<string> {
+  const { status = 200, timeoutMs = 60_000, intervalMs = 20, netns } = opts;
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   for (;;) {
     try {
-      const res = await fetch(url);
-      const body = await res.text();
-      if (res.status === status) return body;
-      last = `${res.status} ${body.slice(0, 500)}`;
+      const res = await httpGet(url, netns);
+      if (res.status === status) return res.body;
+      last = `${res.status} ${res.body.slice(0, 500)}`;
     } catch (err) {
       last = (err as Error).message;
     }
@@ -112,12 +138,17 @@ export async function waitForStatus(url: string, status = 200, timeoutMs = 60_00
 }
 
 /** Polls /metrics until `predicate` holds for the text; returns that text. */
-export async function waitForMetrics(metricsUrl: string, predicate: (text: string) => boolean, timeoutMs = 60_000): Promise<string> {
+export async function waitForMetrics(
+  metricsUrl: string,
+  predicate: (text: string) => boolean,
+  opts: { timeoutMs?: number; netns?: string } = {},
+): Promise<string> {
+  const { timeoutMs = 60_000, netns } = opts;
   const deadline = Date.now() + timeoutMs;
   let text = '';
   for (;;) {
     try {
-      text = await (await fetch(`${metricsUrl}/metrics`)).text();
+      text = (await httpGet(`${metricsUrl}/metrics`, netns)).body;
       if (predicate(text)) return text;
     } catch {
       /* not up yet */
@@ -182,4 +213,32 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A config running only the bgp-metrics example plugin with its own BGP
+ * (no listener, so nothing leaves the namespace) and ephemeral ports.
+ */
+export function exampleAgentConfig(opts: { dir: string; pluginPath: string; startBgp?: boolean; pluginConfig?: Record<string, unknown> }): string {
+  return writeConfig(
+    {
+      nodeName: 'test-node',
+      families: 'dual',
+      log: { level: 'debug' },
+      metrics: { address: '127.0.0.1', port: 0 },
+      health: { address: '127.0.0.1', port: 0 },
+      gobgp: { socket: path.join(opts.dir, 'gobgp.sock') },
+      externalPlugins: [
+        {
+          path: opts.pluginPath,
+          config: {
+            intervalSeconds: 1,
+            ...(opts.startBgp ? { startBgp: { asn: 64512, routerId: '198.18.0.1' } } : {}),
+            ...opts.pluginConfig,
+          },
+        },
+      ],
+    },
+    opts.dir,
+  );
 }
