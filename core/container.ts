@@ -15,9 +15,6 @@ import type { ResolvedConfig } from './config/schema.ts';
 import { AddressFamiliesService } from './services/address-families.ts';
 import { Exec as ExecImpl } from './services/exec.ts';
 import { GobgpService } from './services/gobgp/index.ts';
-import type { Health as HealthImpl } from './services/health.ts';
-import type { Logger as LoggerImpl } from './services/logger.ts';
-import type { Metrics as MetricsImpl } from './services/metrics.ts';
 import { NetlinkService } from './services/netlink/index.ts';
 
 /** Builds one service; may resolve the services it needs from `services`. */
@@ -25,9 +22,9 @@ export type ServiceFactory = (services: AgentServices) => unknown;
 
 export interface AgentServicesOptions {
   config: ResolvedConfig;
-  logger: LoggerImpl;
-  metrics: MetricsImpl;
-  health: HealthImpl;
+  logger: Logger;
+  metrics: Metrics;
+  health: Health;
   /** Replaces or adds factories by token (tests use fakes here). */
   overrides?: ReadonlyMap<symbol, ServiceFactory>;
 }
@@ -51,7 +48,7 @@ export class AgentServices {
   private readonly created: Array<{ name: string; instance: unknown }> = [];
   private closed = false;
 
-  constructor(readonly logger: LoggerImpl) {
+  constructor(readonly logger: Logger) {
     this.container = rootContainer.createChildContainer();
   }
 

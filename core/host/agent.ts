@@ -1,4 +1,4 @@
-import { AddressFamilies } from '@krouter/sdk';
+import { AddressFamilies, type Logger as LoggerService } from '@krouter/sdk';
 import type { LoadedConfig } from '../config/load.ts';
 import { createAgentServices, type AgentServices, type ServiceFactory } from '../container.ts';
 import { startHttp, type HttpServers } from '../http.ts';
@@ -12,7 +12,7 @@ export interface AgentOptions {
   loaded: LoadedConfig;
   builtins: readonly unknown[];
   version: string;
-  logger?: Logger;
+  logger?: LoggerService;
   /** Test fakes by token. */
   overrides?: ReadonlyMap<symbol, ServiceFactory>;
 }
@@ -22,7 +22,7 @@ export interface AgentOptions {
  * nothing; stop() undoes it (plugins newest first, then services, then HTTP).
  */
 export class Agent {
-  readonly logger: Logger;
+  readonly logger: LoggerService;
   readonly metrics = new Metrics();
   readonly health = new Health();
   readonly services: AgentServices;
