@@ -9,6 +9,7 @@ import {
   Logger,
   Metrics,
   Netlink,
+  Nftables,
   type ServiceToken,
 } from '@krouter/sdk';
 import type { ResolvedConfig } from './config/schema.ts';
@@ -16,6 +17,7 @@ import { AddressFamiliesService } from './services/address-families.ts';
 import { Exec as ExecImpl } from './services/exec.ts';
 import { GobgpService } from './services/gobgp/index.ts';
 import { NetlinkService } from './services/netlink/index.ts';
+import { NftablesService } from './services/nftables.ts';
 
 /** Builds one service; may resolve the services it needs from `services`. */
 export type ServiceFactory = (services: AgentServices) => unknown;
@@ -131,14 +133,18 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
           }),
       ],
     ],
-    [Netlink, ['netlink', () => new NetlinkService({ logger: log('netlink'), ipBinary: config.netlink.ipBinary })]],
+    [Netlink, ['netlink', () => new NetlinkService({ logger, ipBinary: config.netlink.ipBinary })]],
+    [
+      Nftables,
+      ['nftables', (s) => new NftablesService({ exec: s.resolve(Exec), logger, nftBinary: config.nftables.nftBinary })],
+    ],
     [
       Gobgp,
       [
         'gobgp',
         () =>
           new GobgpService({
-            logger: log('gobgp'),
+            logger,
             metrics,
             gobgpdBinary: config.gobgp.binary,
             socketPath: config.gobgp.socket,
