@@ -56,37 +56,41 @@ export async function startControllers(opts: { apiUrl: string; spec: LabSpec; lo
   /** node name -> the CIDRs it holds (so a delete releases exactly those). */
   const nodeCidrs = new Map<string, string[]>();
 
+  const release = (cidrList: string[]) => {
+    for (const c of cidrList) for (const f of fams) subnets[f]!.release(c);
+  };
+
+  /** Remembers what a node already holds; true when it holds something. Stable: never changed. */
   const adoptNode = (node: Obj): boolean => {
     const have: string[] = node.spec?.podCIDRs ?? (node.spec?.podCIDR ? [node.spec.podCIDR] : []);
     if (have.length === 0) return false;
-    // Stable: whatever the node holds stays; we only remember it.
-    if (!nodeCidrs.has(node.metadata.name)) {
-      for (const c of have) for (const f of fams) subnets[f]!.occupy(c);
-      nodeCidrs.set(node.metadata.name, have);
-    }
+    const mine = nodeCidrs.get(node.metadata.name);
+    if (mine && JSON.stringify(mine) === JSON.stringify(have)) return true;
+    if (mine) release(mine); // someone else set the node's CIDRs: theirs win
+    for (const c of have) for (const f of fams) subnets[f]!.occupy(c);
+    nodeCidrs.set(node.metadata.name, have);
     return true;
   };
 
   const allocateNode = async (name: string): Promise<void> => {
     const node = nodes.store.get(name);
     if (!node || adoptNode(node)) return;
-    const got: string[] = [];
-    try {
-      for (const f of fams) got.push(subnets[f]!.allocate());
-    } catch (e) {
-      for (const c of got) for (const f of fams) subnets[f]!.release(c);
-      await recordEvent(client, node, 'Warning', 'CIDRNotAvailable', `Node ${name} status is now: CIDRNotAvailable (${(e as Error).message})`);
-      return;
-    }
-    nodeCidrs.set(name, got);
-    try {
-      await client.patch(R.nodes, undefined, name, { spec: { podCIDR: got[0], podCIDRs: got } });
+    // Allocated earlier but the node does not show it yet (our patch is in
+    // flight, or failed): write the same CIDRs again, never new ones.
+    let got = nodeCidrs.get(name);
+    if (!got) {
+      got = [];
+      try {
+        for (const f of fams) got.push(subnets[f]!.allocate());
+      } catch (e) {
+        release(got);
+        await recordEvent(client, { kind: 'Node', ...node }, 'Warning', 'CIDRNotAvailable', `Node ${name} status is now: CIDRNotAvailable (${(e as Error).message})`);
+        return;
+      }
+      nodeCidrs.set(name, got);
       log(`node ${name}: pod CIDRs ${got.join(', ')}`);
-    } catch (e) {
-      nodeCidrs.delete(name);
-      for (const c of got) for (const f of fams) subnets[f]!.release(c);
-      throw e;
     }
+    await client.patch(R.nodes, undefined, name, { spec: { podCIDR: got[0], podCIDRs: got } });
   };
 
   const nodes: Informer = new Informer(
@@ -99,7 +103,7 @@ export async function startControllers(opts: { apiUrl: string; spec: LabSpec; lo
         schedulePending();
       },
       onDelete: (n) => {
-        for (const c of nodeCidrs.get(n.metadata.name) ?? []) for (const f of fams) subnets[f]!.release(c);
+        release(nodeCidrs.get(n.metadata.name) ?? []);
         nodeCidrs.delete(n.metadata.name);
       },
       onSync: () => {
