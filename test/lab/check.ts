@@ -1,0 +1,245 @@
+/**
+ * `lab check`: the connectivity matrix. Every Ready pod probes, from inside
+ * its own namespace (through its test server's control socket), every other
+ * pod over every enabled family with TCP and UDP on the pod's ports, its own
+ * node (the agent's health port), and the external router's "internet"
+ * address (egress; the router sees the node's address when pod egress is
+ * masqueraded). Pure parts: planning probes, judging replies, the table.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import type { Family } from '../../sdk/src/families.ts';
+import { AGENT_HEALTH_PORT, families, nodePaths, nodeUnderlayByName, podNetnsName, ROUTER_NETNS, routerInternet, type LabSpec } from './config.ts';
+import { KubeClient, R, type Obj } from './controllers/kube.ts';
+import { podIPsByFamily, podReady } from './controllers/endpointslices.ts';
+import { controlRequest, podSocketPath } from './kubelet/index.ts';
+import { podPorts } from './kubelet/pod.ts';
+
+export type CrossNode = 'expect-ok' | 'expect-fail' | 'auto';
+export type Result = 'ok' | 'FAIL' | 'expected-fail' | 'unexpected-ok';
+
+export interface CheckRow {
+  from: string;
+  fromNode: string;
+  /** `ns/name` of a pod, `node:<name>` or `router`. */
+  to: string;
+  toNode?: string;
+  kind: 'same-node' | 'cross-node' | 'node' | 'egress';
+  family: Family;
+  proto: 'tcp' | 'udp';
+  host: string;
+  port: number;
+  expected: boolean;
+  result: Result;
+  detail: string;
+}
+
+export interface CheckPod {
+  key: string;
+  name: string;
+  node: string;
+  ips: Partial<Record<Family, string>>;
+  tcp: number[];
+  udp: number[];
+  socket: string;
+}
+
+export interface PlannedProbe {
+  row: Omit<CheckRow, 'result' | 'detail'>;
+  probe: { host: string; port: number; proto: 'tcp' | 'udp'; timeoutMs: number; send?: string };
+  /** What the reply must start with. */
+  expectReply: string;
+  /** For egress: the source address the router must see (the node's: masqueraded). */
+  expectSource?: string;
+}
+
+export const ROUTER_RESPONDER = { name: 'router', tcp: 18080, udp: 18081 };
+const HTTP_PROBE = 'GET /healthz HTTP/1.0\r\n\r\n';
+
+/** The probes each pod runs. Pure. */
+export function planProbes(spec: Pick<LabSpec, 'family' | 'nodes' | 'router'>, pods: readonly CheckPod[], crossNodeExpected: boolean, timeoutMs = 1500): Map<string, PlannedProbe[]> {
+  const fams = families(spec);
+  const plan = new Map<string, PlannedProbe[]>();
+  const internet = routerInternet(spec);
+  for (const src of pods) {
+    const list: PlannedProbe[] = [];
+    const nodeIPs = nodeUnderlayByName(spec, src.node);
+    for (const dst of pods) {
+      if (dst.key === src.key) continue;
+      const kind = dst.node === src.node ? 'same-node' : 'cross-node';
+      const expected = kind === 'same-node' || crossNodeExpected;
+      for (const family of fams) {
+        const host = dst.ips[family];
+        if (!host) continue;
+        for (const [proto, ports] of [['tcp', dst.tcp], ['udp', dst.udp]] as const) {
+          for (const port of ports) {
+            list.push({
+              row: { from: src.key, fromNode: src.node, to: dst.key, toNode: dst.node, kind, family, proto, host, port, expected },
+              probe: { host, port, proto, timeoutMs: expected ? timeoutMs : Math.min(timeoutMs, 800) },
+              expectReply: dst.name,
+            });
+          }
+        }
+      }
+    }
+    for (const family of fams) {
+      const host = nodeIPs[family]!;
+      list.push({
+        row: { from: src.key, fromNode: src.node, to: `node:${src.node}`, toNode: src.node, kind: 'node', family, proto: 'tcp', host, port: AGENT_HEALTH_PORT, expected: true },
+        probe: { host, port: AGENT_HEALTH_PORT, proto: 'tcp', timeoutMs, send: HTTP_PROBE },
+        expectReply: 'HTTP/',
+      });
+      if (spec.router === 'none') continue;
+      for (const [proto, port] of [['tcp', ROUTER_RESPONDER.tcp], ['udp', ROUTER_RESPONDER.udp]] as const) {
+        list.push({
+          row: { from: src.key, fromNode: src.node, to: 'router', kind: 'egress', family, proto, host: internet[family]!, port, expected: true },
+          probe: { host: internet[family]!, port, proto, timeoutMs },
+          expectReply: ROUTER_RESPONDER.name,
+          expectSource: host,
+        });
+      }
+    }
+    plan.set(src.key, list);
+  }
+  return plan;
+}
+
+/** Judges one probe's answer. Pure. */
+export function judge(p: PlannedProbe, answer: { ok: boolean; reply?: string; error?: string }): CheckRow {
+  let works = false;
+  let detail: string;
+  if (!answer.ok) detail = answer.error ?? 'failed';
+  else {
+    const reply = (answer.reply ?? '').trim();
+    if (!reply.startsWith(p.expectReply)) detail = `unexpected reply ${JSON.stringify(reply.slice(0, 60))}`;
+    else if (p.expectSource !== undefined) {
+      const seen = reply.split(/\s+/)[1];
+      works = seen === p.expectSource;
+      detail = works ? `router saw ${seen} (masqueraded)` : `router saw ${seen}, not the node address ${p.expectSource} (not masqueraded)`;
+    } else {
+      works = true;
+      detail = reply.split('\n')[0]!.slice(0, 60);
+    }
+  }
+  const result: Result = p.row.expected ? (works ? 'ok' : 'FAIL') : works ? 'unexpected-ok' : 'expected-fail';
+  return { ...p.row, result, detail };
+}
+
+const CELL: Record<Result, string> = { ok: 'ok', FAIL: 'FAIL', 'expected-fail': 'x', 'unexpected-ok': 'ok*' };
+
+/** One cell for all rows of a (from, to) pair: the worst result wins. Pure. */
+export function cellOf(rows: readonly CheckRow[]): string {
+  if (rows.length === 0) return '-';
+  for (const r of ['FAIL', 'expected-fail', 'unexpected-ok', 'ok'] as Result[]) if (rows.some((x) => x.result === r)) return CELL[r];
+  return '?';
+}
+
+/** The printed matrix: rows = from pod, columns = other pods, own node, router. Pure. */
+export function renderTable(spec: Pick<LabSpec, 'family' | 'router'>, pods: readonly CheckPod[], rows: readonly CheckRow[], notes: string[]): string {
+  const cols = [...pods.map((p) => ({ id: p.key, title: p.name })), { id: 'node', title: 'own node' }, ...(spec.router === 'none' ? [] : [{ id: 'router', title: 'router' }])];
+  const header = ['from \\ to', ...cols.map((c) => c.title)];
+  const lines = [header];
+  for (const src of pods) {
+    const mine = rows.filter((r) => r.from === src.key);
+    lines.push([
+      `${src.name} (${src.node})`,
+      ...cols.map((c) => (c.id === 'node' ? cellOf(mine.filter((r) => r.kind === 'node')) : c.id === 'router' ? cellOf(mine.filter((r) => r.kind === 'egress')) : c.id === src.key ? '-' : cellOf(mine.filter((r) => r.to === c.id)))),
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const out = lines.map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  out.push('');
+  out.push(`each cell: ${families(spec).join(' + ')} x TCP + UDP on the target's ports (own node: TCP ${AGENT_HEALTH_PORT}, the agent's health port${spec.router === 'none' ? '' : `; router: TCP ${ROUTER_RESPONDER.tcp} + UDP ${ROUTER_RESPONDER.udp} on its internet address, source must be the node's (masqueraded)`})`);
+  out.push('ok = works; FAIL = expected to work and does not; x = expected to fail; ok* = works although expected to fail');
+  for (const n of notes) out.push(n);
+  const failed = rows.filter((r) => r.result === 'FAIL');
+  if (failed.length) {
+    out.push('');
+    out.push('failures:');
+    for (const r of failed) out.push(`  ${r.from} -> ${r.to} ${r.family}/${r.proto} ${r.host} port ${r.port}: ${r.detail}`);
+  }
+  return out.join('\n');
+}
+
+/** Whether every agent runs the router plugin (cross-node pod routes), from their config files. */
+export function routerEnabledOnAgents(spec: LabSpec): boolean {
+  return spec.nodes.every((node) => {
+    const file = nodePaths(spec, node).config;
+    if (!existsSync(file)) return spec.plugins?.router ?? false;
+    const cfg = YAML.parse(readFileSync(file, 'utf8')) as { plugins?: { router?: { enabled?: boolean } } } | null;
+    return cfg?.plugins?.router?.enabled === true;
+  });
+}
+
+/** Runs the test server in the router namespace for the egress probes; it leaves with this process. */
+async function startRouterResponder(): Promise<() => void> {
+  const server = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pod-server.mjs');
+  const child = spawn('ip', ['netns', 'exec', ROUTER_NETNS, process.execPath, server, '--name', ROUTER_RESPONDER.name, '--tcp', String(ROUTER_RESPONDER.tcp), '--udp', String(ROUTER_RESPONDER.udp), '--echo-source', '--parent-pid', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+    child.on('exit', (code) => reject(new Error(`router responder exited (${code}): ${err.trim()}`)));
+  });
+  return () => child.kill('SIGTERM');
+}
+
+export async function runCheck(opts: { spec: LabSpec; apiUrl: string; crossNode: CrossNode }): Promise<{ ok: boolean; rows: CheckRow[]; table: string }> {
+  const { spec } = opts;
+  const client = new KubeClient(opts.apiUrl);
+  const all = (await client.list(R.pods)).items.filter((p: Obj) => spec.nodes.includes(p.spec?.nodeName)).sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  const notes: string[] = [];
+  const notReady = all.filter((p) => !podReady(p as never) || p.metadata.deletionTimestamp);
+  const pods: CheckPod[] = all
+    .filter((p) => !notReady.includes(p))
+    .map((p) => ({
+      key: `${p.metadata.namespace}/${p.metadata.name}`,
+      name: p.metadata.name,
+      node: p.spec.nodeName,
+      ips: podIPsByFamily(p as never),
+      ...podPorts(p as never),
+      socket: podSocketPath(spec, podNetnsName(p.metadata.namespace!, p.metadata.name)),
+    }));
+  if (notReady.length) notes.push(`not Ready, not checked (counts as a failure): ${notReady.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')}`);
+
+  const crossExpected = opts.crossNode === 'expect-ok' || (opts.crossNode === 'auto' && routerEnabledOnAgents(spec));
+  if (!crossExpected && spec.nodes.length > 1) {
+    notes.push(`x: cross-node pod traffic is expected to fail: it needs the router plugin (plugins.router.enabled) on the agents, which ${opts.crossNode === 'auto' ? 'is not enabled' : 'was not asked for (--cross-node expect-fail)'}`);
+  }
+  if (spec.router === 'none') notes.push('no external router (--router none): egress is not checked');
+
+  const plan = planProbes(spec, pods, crossExpected);
+  const stopResponder = spec.router === 'none' || pods.length === 0 ? () => undefined : await startRouterResponder();
+  const rows: CheckRow[] = [];
+  try {
+    const run = async (src: CheckPod, probes: PlannedProbe[]): Promise<CheckRow[]> => {
+      let answers: Array<{ ok: boolean; reply?: string; error?: string }>;
+      try {
+        answers = (await controlRequest(src.socket, { probes: probes.map((p) => p.probe) }, 30_000)).results;
+      } catch (e) {
+        answers = probes.map(() => ({ ok: false, error: `pod test server unreachable: ${(e as Error).message}` }));
+      }
+      return probes.map((p, i) => judge(p, answers[i] ?? { ok: false, error: 'no answer' }));
+    };
+    const first = await Promise.all(pods.map((src) => run(src, plan.get(src.key) ?? [])));
+    // A second try for expected paths that failed: the first packet may have
+    // raced neighbour discovery. Failures that remain are real.
+    const second = await Promise.all(
+      pods.map(async (src, i) => {
+        const retry = (plan.get(src.key) ?? []).filter((_, j) => first[i]![j]!.result === 'FAIL');
+        const again = retry.length ? await run(src, retry) : [];
+        let k = 0;
+        return first[i]!.map((r) => (r.result === 'FAIL' ? again[k++]! : r));
+      }),
+    );
+    for (const list of second) rows.push(...list);
+  } finally {
+    stopResponder();
+  }
+  const ok = notReady.length === 0 && rows.every((r) => r.result !== 'FAIL');
+  return { ok, rows, table: renderTable(spec, pods, rows, notes) };
+}
