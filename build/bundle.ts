@@ -36,9 +36,13 @@ export async function bundleAgent(opts: BundleOptions = {}): Promise<BundleResul
       tsconfig: paths.tsconfig,
       // lets an entry outside the tree (a scratch entry) resolve our dependencies
       nodePaths: [path.join(repoRoot, 'node_modules')],
-      // Readable stack traces: no minification at all, names kept for
-      // classes/functions that tsyringe and error messages print.
-      minify: false,
+      // Identifiers are never renamed and names are kept, so stack traces and
+      // tsyringe/error messages show real class and function names. Whitespace
+      // and syntax minification only: V8 keeps the script source in memory,
+      // and this saves ~5 MB of idle RSS.
+      minifyIdentifiers: false,
+      minifyWhitespace: true,
+      minifySyntax: true,
       keepNames: true,
       sourcemap: 'linked',
       sourcesContent: false,
