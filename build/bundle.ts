@@ -53,9 +53,17 @@ export async function bundleAgent(opts: BundleOptions = {}): Promise<BundleResul
       external: [],
       logLevel: 'silent',
       metafile: false,
+      // Written below through a rename, so a test or agent reading the bundle never sees half a file.
+      write: false,
     });
   } catch (err) {
     throw new BuildError('bundle', formatEsbuildError(err));
+  }
+  for (const file of result.outputFiles ?? []) {
+    fs.mkdirSync(path.dirname(file.path), { recursive: true });
+    const staged = `${file.path}.${process.pid}.tmp`;
+    fs.writeFileSync(staged, file.contents);
+    fs.renameSync(staged, file.path);
   }
   for (const w of result.warnings) {
     const where = w.location ? `${w.location.file}:${w.location.line}: ` : '';
