@@ -195,7 +195,8 @@ function applyFamilies(state: State, errors: string[]): void {
 /**
  * --peer-router-ips/asns/ports/passwords are parallel lists (kube-router):
  * asns must match ips one to one; ports and passwords, when given, too.
- * Passwords are base64 as in kube-router and are decoded here.
+ * Passwords are base64 as in kube-router; they are checked here and passed
+ * on encoded (the router plugin decodes them, as it does the annotation's).
  */
 function applyPeers(state: State, errors: string[]): void {
   if (state.peerFlagsSeen.size === 0) return;
@@ -243,7 +244,7 @@ function applyPeers(state: State, errors: string[]): void {
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
         errors.push(`--peer-router-passwords: value ${i + 1} is not base64 (kube-router passwords are base64-encoded)`);
         ok = false;
-      } else peer.password = Buffer.from(b64, 'base64').toString('utf8');
+      } else peer.password = b64;
     }
     peers.push(peer);
   });

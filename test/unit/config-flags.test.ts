@@ -74,7 +74,7 @@ describe('kube-router flags', () => {
     );
   });
 
-  it('zips the peer-router lists into peers, decoding base64 passwords', () => {
+  it('zips the peer-router lists into peers, keeping base64 passwords encoded', () => {
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     assert.deepEqual(
       ok([
@@ -87,8 +87,8 @@ describe('kube-router flags', () => {
       {
         router: {
           peerRouters: [
-            { address: '198.18.0.1', asn: 64501, port: 179, password: 'secret' },
-            { address: 'fd00::1', asn: 64502, port: 1790, password: 'pw2' },
+            { address: '198.18.0.1', asn: 64501, port: 179, password: b64('secret') },
+            { address: 'fd00::1', asn: 64502, port: 1790, password: b64('pw2') },
           ],
         },
       },
