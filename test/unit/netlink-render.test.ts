@@ -26,14 +26,14 @@ describe('netlink render', () => {
   });
 
   it('rejects malformed routes with the route named', () => {
-    refused({ op: 'route.replace', route: { dst: '198.18.1.0/33', dev: 'eth0' } }, /destination of route 198\.18\.1\.0\/33/);
+    refused({ op: 'route.replace', route: { dst: '198.18.1.0/33', dev: 'eth0' } }, /^route 198\.18\.1\.0\/33 dev eth0: invalid destination .*prefix length/);
     refused({ op: 'route.replace', route: { dst: 'default', dev: 'eth0' } }, /not a CIDR/);
     refused({ op: 'route.replace', route: { dst: '198.18.1.1/24', dev: 'eth0' } }, /host bits set/);
-    refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', via: 'bogus' } }, /gateway of route/);
+    refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', via: 'bogus' } }, /^route 198\.18\.1\.0\/24 via bogus: invalid gateway "bogus": not an IP address/);
     refused({ op: 'route.replace', route: { dst: '198.18.1.0/24' } }, /needs a gateway or a device/);
-    refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', dev: 'eth0', table: 0 } }, /table/);
+    refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', dev: 'eth0', table: 0 } }, /^route 198\.18\.1\.0\/24 dev eth0 table 0: invalid table 0/);
     refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', dev: 'eth0', protocol: 300 } }, /protocol/);
-    refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', dev: 'bad name' } }, /device of route/);
+    refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', dev: 'bad name' } }, /^route 198\.18\.1\.0\/24 dev bad name: invalid device/);
     refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', type: 'blackhole', via: '198.18.0.1' } }, /cannot have a gateway/);
     refused({ op: 'route.replace', route: { dst: '198.18.1.0/24', dev: 'eth0', type: 'nat' as 'local' } }, /unknown route type/);
   });

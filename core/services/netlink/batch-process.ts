@@ -10,10 +10,15 @@ export interface BatchOutcome {
 }
 
 interface InFlight {
-  /** Cumulative line number of lines[0]. */
+  child: ChildProcess;
+  /** Cumulative line number of the run's first line. */
   first: number;
+  /** Cumulative line number of the end marker; Infinity until finish(). */
   marker: number;
   failed: Map<number, string>;
+  /** The outcome is known (marker seen, or the child ended); later output is ignored. */
+  settled: boolean;
+  outcome: Promise<BatchOutcome>;
   resolve(outcome: BatchOutcome): void;
   reject(error: Error): void;
 }
@@ -24,7 +29,6 @@ interface InFlight {
  */
 export class IpBatchProcess {
   private child: ChildProcess | undefined;
-  private reader = new BatchStderrReader();
   private linesRead = 0;
   private inFlight: InFlight | undefined;
 
@@ -40,40 +44,42 @@ export class IpBatchProcess {
 
   private start(): ChildProcess {
     const child = spawn(this.ipBinary, [...this.args, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    this.reader = new BatchStderrReader();
+    const reader = new BatchStderrReader();
     this.linesRead = 0;
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => this.onStderr(chunk));
+    child.stderr!.on('data', (chunk: string) => this.onStderr(child, reader, chunk));
     child.stdin!.on('error', () => undefined); // EPIPE when the child died; reported by 'close'
     child.on('error', (e) => {
       if (this.child === child) this.child = undefined;
       const f = this.inFlight;
-      this.inFlight = undefined;
-      f?.reject(new Error(`${this.ipBinary} ${this.args.join(' ')} -batch: ${e.message}`));
+      if (f?.child !== child || f.settled) return;
+      f.settled = true;
+      f.reject(new Error(`${this.ipBinary} ${this.args.join(' ')} -batch: ${e.message}`));
     });
     child.on('close', (code, signal) => {
       if (this.child === child) this.child = undefined;
-      const reason = [signal ? `killed by ${signal}` : `exited with code ${code}`, this.reader.unfinished()]
+      const reason = [signal ? `killed by ${signal}` : `exited with code ${code}`, reader.unfinished()]
         .filter(Boolean)
         .join(': ');
       this.logger.debug('ip batch process ended', { pid: child.pid, reason });
       const f = this.inFlight;
-      this.inFlight = undefined;
-      f?.resolve({ failed: f.failed, exited: { reason, bySignal: signal !== null } });
+      if (f?.child !== child || f.settled) return;
+      f.settled = true;
+      f.resolve({ failed: f.failed, exited: { reason, bySignal: signal !== null } });
     });
     this.logger.debug('ip batch process started', { pid: child.pid, args: this.args });
     return child;
   }
 
-  private onStderr(chunk: string): void {
-    for (const failure of this.reader.feed(chunk)) {
+  private onStderr(child: ChildProcess, reader: BatchStderrReader, chunk: string): void {
+    for (const failure of reader.feed(chunk)) {
       const f = this.inFlight;
-      if (!f || failure.line < f.first) {
+      if (!f || f.child !== child || f.settled || failure.line < f.first) {
         this.logger.debug('ip batch: failure outside a batch', { ...failure });
         continue;
       }
       if (failure.line === f.marker) {
-        this.inFlight = undefined;
+        f.settled = true;
         f.resolve({ failed: f.failed });
       } else if (failure.line < f.marker) {
         f.failed.set(failure.line - f.first, failure.message);
@@ -81,18 +87,56 @@ export class IpBatchProcess {
     }
   }
 
-  /** Writes all lines (none may contain a newline) plus the end marker in one write. */
-  run(lines: readonly string[]): Promise<BatchOutcome> {
-    if (this.inFlight) return Promise.reject(new Error('ip batch process is busy (run() calls must be serialised)'));
+  /**
+   * Starts a run: lines given to write() until finish() form one unit whose
+   * failures are reported by index. Writes do not wait: ip works on the first
+   * lines while the caller renders the next ones.
+   */
+  begin(): void {
+    if (this.inFlight) throw new Error('ip batch process is busy (runs must be serialised)');
     const child = this.child ?? (this.child = this.start());
-    const first = this.linesRead + 1;
-    const marker = first + lines.length;
-    this.linesRead = marker;
-    return new Promise<BatchOutcome>((resolve, reject) => {
-      this.inFlight = { first, marker, failed: new Map(), resolve, reject };
-      const text = lines.length ? `${lines.join('\n')}\n${MARKER_LINE}\n` : `${MARKER_LINE}\n`;
-      child.stdin!.write(text);
+    let resolve!: (o: BatchOutcome) => void;
+    let reject!: (e: Error) => void;
+    const outcome = new Promise<BatchOutcome>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    outcome.catch(() => undefined); // observed by finish()
+    this.inFlight = { child, first: this.linesRead + 1, marker: Infinity, failed: new Map(), settled: false, outcome, resolve, reject };
+  }
+
+  /** Writes lines (none may contain a newline) of the current run. */
+  write(lines: readonly string[]): void {
+    const f = this.inFlight;
+    if (!f) throw new Error('ip batch process: write() outside begin()/finish()');
+    if (lines.length === 0) return;
+    this.linesRead += lines.length;
+    f.child.stdin!.write(`${lines.join('\n')}\n`);
+  }
+
+  /** Writes the end marker and waits until ip has processed every line of the run (or exited). */
+  finish(): Promise<BatchOutcome> {
+    const f = this.inFlight;
+    if (!f) return Promise.reject(new Error('ip batch process: finish() without begin()'));
+    f.marker = ++this.linesRead;
+    f.child.stdin!.write(`${MARKER_LINE}\n`);
+    const clear = () => {
+      if (this.inFlight === f) this.inFlight = undefined;
+    };
+    return f.outcome.then(
+      (o) => (clear(), o),
+      (e: unknown) => {
+        clear();
+        throw e;
+      },
+    );
+  }
+
+  /** One run of the given lines. */
+  run(lines: readonly string[]): Promise<BatchOutcome> {
+    this.begin();
+    this.write(lines);
+    return this.finish();
   }
 
   /** Ends the child: closes its input (ip exits at EOF), SIGKILL after a grace period. */

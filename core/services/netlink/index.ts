@@ -5,11 +5,14 @@ import { Exec } from '../exec.ts';
 import { IpBatchProcess } from './batch-process.ts';
 import { loadProtocolNames, loadTableNames, registerProtocolName } from './names.ts';
 import { parseAddresses, parseLinks, parseRoutes, parseRules, MAIN_TABLE } from './parse.ts';
-import { interpretOutcome, planBatch } from './plan.ts';
+import { interpretOutcome, planBatch, type PlannedLine } from './plan.ts';
 import { checkLinkName, type Channel } from './render.ts';
 import { checkSysctlValue, sysctlPath } from './sysctl.ts';
 
 export { renderOp, OpValidationError } from './render.ts';
+
+/** Ops rendered and written per step (~15 kB of text): small enough that ip starts at once. */
+const CHUNK = 250;
 
 export interface NetlinkServiceOptions {
   logger: Logger;
@@ -78,26 +81,53 @@ export class NetlinkService implements Netlink {
   }
 
   private async applyNow(ops: readonly NetlinkOp[]): Promise<ApplyResult> {
-    const plan = planBatch(ops);
-    const errors = [...plan.errors];
-    for (const segment of plan.segments) {
-      let lines = segment.lines;
-      while (lines.length > 0) {
-        const outcome = await this.process(segment.channel).run(lines.map((l) => l.text));
-        const result = interpretOutcome(lines, outcome, ops);
+    const errors: OpError[] = [];
+    let current: { channel: Channel; proc: IpBatchProcess; lines: PlannedLine[] } | undefined;
+
+    // Waits for the current run; when ip exited on one identified op, runs the lines after it again on a new process.
+    const settle = async () => {
+      if (!current) return;
+      let { proc, lines } = current;
+      const { channel } = current;
+      current = undefined;
+      for (;;) {
+        const result = interpretOutcome(lines, await proc.finish(), ops);
         errors.push(...result.errors);
         if (result.fatal) {
           errors.sort((a, b) => a.index - b.index);
           const { reason, firstUnconfirmedOp, lastOp } = result.fatal;
           throw new NetlinkBatchError(
             `ip batch process ${reason} during apply; ops ${firstUnconfirmedOp}..${lastOp} of ${ops.length} may or may not ` +
-              `have been applied (earlier ops were); a new ip process is started on the next apply`,
+              `have been applied (earlier ops were, later ones were not); a new ip process is started on the next apply`,
             errors,
           );
         }
-        lines = result.resumeFrom === undefined ? [] : lines.slice(result.resumeFrom);
+        if (result.resumeFrom === undefined) return;
+        lines = lines.slice(result.resumeFrom);
+        if (!lines.some((l) => l.opIndex >= 0)) return;
+        proc = this.process(channel);
+        proc.begin();
+        proc.write(lines.map((l) => l.text));
       }
+    };
+
+    // Render and write in chunks: ip applies one chunk while the next is rendered.
+    for (let from = 0; from < ops.length; from += CHUNK) {
+      const plan = planBatch(ops, from, Math.min(ops.length, from + CHUNK));
+      errors.push(...plan.errors);
+      for (const segment of plan.segments) {
+        if (current && current.channel !== segment.channel) await settle();
+        if (!current) {
+          const proc = this.process(segment.channel);
+          proc.begin();
+          current = { channel: segment.channel, proc, lines: [] };
+        }
+        for (const l of segment.lines) current.lines.push(l);
+        current.proc.write(segment.lines.map((l) => l.text));
+      }
+      if (from + CHUNK < ops.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    await settle();
     errors.sort((a, b) => a.index - b.index);
     for (const e of errors) this.logger.debug('netlink op failed', { index: e.index, message: e.message });
     return { ok: errors.length === 0, errors };

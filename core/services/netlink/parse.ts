@@ -1,5 +1,6 @@
-import { hostPrefixLength, parseCidr, parseIP } from '@krouter/sdk';
+import { AddressError, hostPrefixLength } from '@krouter/sdk';
 import type { Address, Family, Link, Route, Rule } from '@krouter/sdk';
+import { fastParseCidr, fastParseIP } from './fast-address.ts';
 
 /**
  * Pure parsing of `ip -json` output into SDK shapes. `ip` prints names for
@@ -90,8 +91,14 @@ export function parseAddresses(json: unknown): Address[] {
 export function normaliseDst(dst: unknown, family: Family): string {
   if (dst === 'default' || dst === undefined) return family === 'ipv4' ? '0.0.0.0/0' : '::/0';
   const text = String(dst);
-  if (text.includes('/')) return parseCidr(text, family).text;
-  return `${parseIP(text, family).address}/${hostPrefixLength(family)}`;
+  if (text.includes('/')) {
+    const c = fastParseCidr(text);
+    if (c.family !== family) throw new AddressError(text, `is ${c.family}, expected ${family}`);
+    return c.text;
+  }
+  const a = fastParseIP(text);
+  if (a.family !== family) throw new AddressError(text, `is ${a.family}, expected ${family}`);
+  return `${a.address}/${hostPrefixLength(family)}`;
 }
 
 export interface RouteParseContext {
@@ -148,7 +155,9 @@ export function parseRoutes(json: unknown, ctx: RouteParseContext): Route[] {
 function rulePrefix(addr: unknown, len: unknown, family: Family): string | undefined {
   if (addr === undefined || addr === 'all') return undefined;
   const bits = typeof len === 'number' ? len : hostPrefixLength(family);
-  return parseCidr(`${String(addr)}/${bits}`, family, { allowHostBits: true }).text;
+  const c = fastParseCidr(`${String(addr)}/${bits}`, { allowHostBits: true });
+  if (c.family !== family) throw new AddressError(String(addr), `is ${c.family}, expected ${family}`);
+  return c.text;
 }
 
 /** `ip -4|-6 -json rule show`; rules without a lookup table (goto, nop, ...) are left out. */

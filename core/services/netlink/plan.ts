@@ -27,17 +27,21 @@ export interface Plan {
 
 const checkpoint = (): PlannedLine => ({ text: MARKER_LINE, opIndex: -1 });
 
-/** Renders every op; consecutive ops for the same process form one segment. */
-export function planBatch(ops: readonly NetlinkOp[]): Plan {
+/**
+ * Renders ops[from..to) (indexes stay those of `ops`); consecutive ops for
+ * the same process form one segment.
+ */
+export function planBatch(ops: readonly NetlinkOp[], from = 0, to = ops.length): Plan {
   const segments: Segment[] = [];
   const errors: OpError[] = [];
-  ops.forEach((op, index) => {
+  for (let index = from; index < to; index++) {
+    const op = ops[index]!;
     let rendered;
     try {
       rendered = renderOp(op);
     } catch (e) {
       errors.push({ index, op, message: (e as Error).message });
-      return;
+      continue;
     }
     let seg = segments.at(-1);
     if (!seg || seg.channel !== rendered.channel) segments.push((seg = { channel: rendered.channel, lines: [] }));
@@ -47,7 +51,7 @@ export function planBatch(ops: readonly NetlinkOp[]): Plan {
     } else {
       seg.lines.push({ text: rendered.line, opIndex: index });
     }
-  });
+  }
   return { segments, errors };
 }
 

@@ -1,5 +1,6 @@
-import { AddressError, KROUTER_ROUTE_PROTOCOL, parseCidr, parseIP } from '@krouter/sdk';
-import type { Family, NetlinkOp, Route, Rule } from '@krouter/sdk';
+import { AddressError, KROUTER_ROUTE_PROTOCOL } from '@krouter/sdk';
+import type { Cidr, Family, NetlinkOp, Route, Rule } from '@krouter/sdk';
+import { fastParseCidr as parseCidr, fastParseIP as parseIP } from './fast-address.ts';
 
 /**
  * Pure rendering of one NetlinkOp into one `ip -batch` line.
@@ -53,6 +54,25 @@ function checkInt(value: unknown, what: string, min: number, max: number): numbe
   return value;
 }
 
+// No closures in these helpers: they run for every route of a large batch.
+function addressOf(what: string, text: string): { family: Family; address: string } {
+  try {
+    return parseIP(text);
+  } catch (e) {
+    if (e instanceof AddressError) throw new OpValidationError(`invalid ${what} ${e.message}`);
+    throw e;
+  }
+}
+
+function prefixOf(what: string, text: string): Cidr {
+  try {
+    return parseCidr(text);
+  } catch (e) {
+    if (e instanceof AddressError) throw new OpValidationError(`invalid ${what} ${e.message}`);
+    throw e;
+  }
+}
+
 function wrapAddress<T>(what: string, fn: () => T): T {
   try {
     return fn();
@@ -75,43 +95,49 @@ export function describeRoute(route: Route): string {
 
 function renderRoute(verb: 'replace' | 'delete', route: Route): string {
   if (!route || typeof route !== 'object') throw new OpValidationError('missing route');
-  const name = describeRoute(route);
-  const dst = wrapAddress(`destination of ${name}:`, () => parseCidr(route.dst));
+  try {
+    return renderRouteLine(verb, route);
+  } catch (e) {
+    // The route's description is built only on failure: this runs for every route of a large batch.
+    if (e instanceof OpValidationError) throw new OpValidationError(`${describeRoute(route)}: ${e.message}`);
+    throw e;
+  }
+}
+
+function renderRouteLine(verb: 'replace' | 'delete', route: Route): string {
+  const dst = prefixOf('destination', route.dst);
   const family = dst.family;
-  const parts = ['route', verb];
+  let line = `route ${verb} `;
   const type = route.type ?? 'unicast';
-  if (!ROUTE_TYPES.has(type)) throw new OpValidationError(`${name}: unknown route type ${JSON.stringify(type)}`);
-  if (type !== 'unicast') parts.push(type);
-  parts.push(dst.text);
+  if (type !== 'unicast') {
+    if (!ROUTE_TYPES.has(type)) throw new OpValidationError(`unknown route type ${JSON.stringify(type)}`);
+    line += `${type} `;
+  }
+  line += dst.text;
   if (route.via !== undefined) {
-    const via = wrapAddress(`gateway of ${name}:`, () => parseIP(route.via!));
-    if (via.family !== family) {
-      throw new OpValidationError(`${name}: gateway ${route.via} is ${via.family} but the destination is ${family}`);
-    }
-    if (type !== 'unicast') throw new OpValidationError(`${name}: a ${type} route cannot have a gateway`);
-    parts.push('via', via.address);
+    const via = addressOf('gateway', route.via);
+    if (via.family !== family) throw new OpValidationError(`gateway ${route.via} is ${via.family} but the destination is ${family}`);
+    if (type !== 'unicast') throw new OpValidationError(`a ${type} route cannot have a gateway`);
+    line += ` via ${via.address}`;
   }
-  if (route.dev !== undefined) parts.push('dev', checkLinkName(route.dev, `device of ${name}:`));
+  if (route.dev !== undefined) line += ` dev ${checkLinkName(route.dev, 'device')}`;
   if (route.onlink) {
-    if (route.via === undefined) throw new OpValidationError(`${name}: onlink needs a gateway`);
-    parts.push('onlink');
+    if (route.via === undefined) throw new OpValidationError('onlink needs a gateway');
+    line += ' onlink';
   }
-  if (route.table !== undefined) parts.push('table', String(checkInt(route.table, `table of ${name}:`, 1, U32_MAX)));
-  if (route.metric !== undefined) parts.push('metric', String(checkInt(route.metric, `metric of ${name}:`, 0, U32_MAX)));
-  const protocol = route.protocol ?? KROUTER_ROUTE_PROTOCOL;
-  parts.push('proto', String(checkInt(protocol, `protocol of ${name}:`, 0, 255)));
+  if (route.table !== undefined) line += ` table ${checkInt(route.table, 'table', 1, U32_MAX)}`;
+  if (route.metric !== undefined) line += ` metric ${checkInt(route.metric, 'metric', 0, U32_MAX)}`;
+  line += ` proto ${route.protocol === undefined ? KROUTER_ROUTE_PROTOCOL : checkInt(route.protocol, 'protocol', 0, 255)}`;
   if (route.src !== undefined) {
-    const src = wrapAddress(`source of ${name}:`, () => parseIP(route.src!));
-    if (src.family !== family) {
-      throw new OpValidationError(`${name}: source ${route.src} is ${src.family} but the destination is ${family}`);
-    }
-    parts.push('src', src.address);
+    const src = addressOf('source', route.src);
+    if (src.family !== family) throw new OpValidationError(`source ${route.src} is ${src.family} but the destination is ${family}`);
+    line += ` src ${src.address}`;
   }
-  if (route.mtu !== undefined) parts.push('mtu', String(checkInt(route.mtu, `mtu of ${name}:`, 68, 65535)));
+  if (route.mtu !== undefined) line += ` mtu ${checkInt(route.mtu, 'mtu', 68, 65535)}`;
   if (verb === 'replace' && type === 'unicast' && route.via === undefined && route.dev === undefined) {
-    throw new OpValidationError(`${name}: a unicast route needs a gateway or a device`);
+    throw new OpValidationError('a unicast route needs a gateway or a device');
   }
-  return parts.join(' ');
+  return line;
 }
 
 function renderAddress(verb: 'replace' | 'delete', dev: string, cidr: string, noDad?: boolean): string {
@@ -120,7 +146,7 @@ function renderAddress(verb: 'replace' | 'delete', dev: string, cidr: string, no
   const parsed = wrapAddress(`address on ${dev}:`, () => {
     if (typeof cidr !== 'string' || !cidr.includes('/')) throw new AddressError(String(cidr), 'not a CIDR (address/length)');
     const address = parseIP(cidr.slice(0, cidr.indexOf('/'))).address;
-    const c = parseCidr(cidr, undefined, { allowHostBits: true });
+    const c = parseCidr(cidr, { allowHostBits: true });
     return { family: c.family, text: `${address}/${c.prefixLength}` };
   });
   const parts = ['address', verb, parsed.text, 'dev', dev];
@@ -131,7 +157,7 @@ function renderAddress(verb: 'replace' | 'delete', dev: string, cidr: string, no
 function ruleFamilyCheck(rule: Rule, field: 'from' | 'to'): string | undefined {
   const value = rule[field];
   if (value === undefined) return undefined;
-  const c = wrapAddress(`${field} of rule priority ${rule.priority}:`, () => parseCidr(value, undefined, { allowHostBits: false }));
+  const c = wrapAddress(`${field} of rule priority ${rule.priority}:`, () => parseCidr(value));
   if (c.family !== rule.family) {
     throw new OpValidationError(`rule priority ${rule.priority}: ${field} ${value} is ${c.family} but the rule is ${rule.family}`);
   }
