@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { buildExamplePlugin, ensureExamplePlugin, ensureExecutable } from '../../build/pipeline.ts';
 import { paths, repoRoot } from '../../build/paths.ts';
 import { requireRoot } from '../helpers/netns.ts';
@@ -69,6 +70,19 @@ describe('example plugin sdk/examples/bgp-metrics', function () {
     const r = await run(paths.executable, ['validate-config', '--config', bad]);
     assert.equal(r.code, 2, r.out);
     assert.match(r.out, /externalPlugins.*0.*config.*intervalSeconds/);
+  });
+
+  it('the SDK package builds to JavaScript and declarations (npm run build -w @krouter/sdk)', async function () {
+    this.timeout(180_000);
+    const r = await run('npm', ['run', '--silent', 'build', '-w', '@krouter/sdk']);
+    assert.equal(r.code, 0, r.out);
+    const dist = path.join(repoRoot, 'sdk', 'dist');
+    for (const f of ['index.js', 'index.d.ts', 'testing/index.js', 'testing/index.d.ts']) {
+      assert.ok(fs.existsSync(path.join(dist, f)), `sdk/dist/${f} missing`);
+    }
+    const sdk = (await import(pathToFileURL(path.join(dist, 'index.js')).href)) as Record<string, unknown>;
+    assert.equal(typeof sdk.definePlugin, 'function');
+    assert.equal(sdk.Gobgp, Symbol.for('krouter/gobgp@1'), 'tokens are the same global symbols the host uses');
   });
 
   it('is loaded by dist/krouter from the config file and exports its metrics', async function () {
