@@ -154,6 +154,13 @@ describe('config file', () => {
     assert.deepEqual(config.plugins.router, { enabled: true, clusterAsn: 3, x: 2 });
   });
 
+  it('accepts the documented example config in deploy/', () => {
+    const { config } = loadConfig({ file: path.resolve('deploy/config.yaml') });
+    assert.equal(config.metrics.port, 20241);
+    assert.equal(config.health.port, 20244);
+    assert.ok(Object.keys(config.plugins).length > 0);
+  });
+
   it('merges objects deeply and replaces arrays', () => {
     assert.deepEqual(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: 2 }), { a: { b: 1, c: [3] }, d: 1, e: 2 });
   });
