@@ -1,0 +1,104 @@
+/**
+ * The typed object cache of one kind, keyed by `name` or `namespace/name`, with
+ * a namespace index. Pure bookkeeping: it returns the changes it made and never
+ * reports an update when the resourceVersion did not change.
+ */
+import type { Change } from '@krouter/sdk';
+
+export interface Meta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export function keyOf(obj: Meta): string | undefined {
+  const name = obj.metadata?.name;
+  if (!name) return undefined;
+  return obj.metadata?.namespace ? `${obj.metadata.namespace}/${name}` : name;
+}
+
+const rvOf = (obj: Meta): string | undefined => obj.metadata?.resourceVersion;
+
+export class ObjectCache<T extends Meta> {
+  private readonly items = new Map<string, T>();
+  private readonly byNamespace = new Map<string, Map<string, T>>();
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  list(): T[] {
+    return [...this.items.values()];
+  }
+
+  get(key: string): T | undefined {
+    return this.items.get(key);
+  }
+
+  listNamespace(namespace: string): T[] {
+    return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+  }
+
+  private put(key: string, obj: T): void {
+    this.items.set(key, obj);
+    const ns = obj.metadata?.namespace;
+    if (ns) {
+      let m = this.byNamespace.get(ns);
+      if (!m) this.byNamespace.set(ns, (m = new Map()));
+      m.set(key, obj);
+    }
+  }
+
+  private remove(key: string): T | undefined {
+    const old = this.items.get(key);
+    if (!old) return undefined;
+    this.items.delete(key);
+    const ns = old.metadata?.namespace;
+    if (ns) {
+      const m = this.byNamespace.get(ns)!;
+      m.delete(key);
+      if (m.size === 0) this.byNamespace.delete(ns);
+    }
+    return old;
+  }
+
+  /** ADDED / MODIFIED from a watch; `undefined` when nothing changed. */
+  upsert(obj: T): Change<T> | undefined {
+    const key = keyOf(obj);
+    if (!key) return undefined;
+    const old = this.items.get(key);
+    if (old && rvOf(old) !== undefined && rvOf(old) === rvOf(obj)) return undefined;
+    this.put(key, obj);
+    return old ? { type: 'update', object: obj, old } : { type: 'add', object: obj };
+  }
+
+  /** DELETED from a watch; the change carries the final object. */
+  delete(obj: T): Change<T> | undefined {
+    const key = keyOf(obj);
+    if (!key) return undefined;
+    const old = this.remove(key);
+    return old ? { type: 'delete', object: obj, old } : undefined;
+  }
+
+  /**
+   * Replaces the whole content with a fresh list and returns the differences
+   * (adds, updates with a changed resourceVersion, deletes of what vanished), so
+   * listeners see the same stream of changes they would have seen from a watch.
+   */
+  replace(objects: T[]): Change<T>[] {
+    const changes: Change<T>[] = [];
+    const seen = new Set<string>();
+    for (const obj of objects) {
+      const key = keyOf(obj);
+      if (!key) continue;
+      seen.add(key);
+      const c = this.upsert(obj);
+      if (c) changes.push(c);
+    }
+    for (const [key, old] of [...this.items]) {
+      if (!seen.has(key)) {
+        this.remove(key);
+        changes.push({ type: 'delete', object: old, old });
+      }
+    }
+    return changes;
+  }
+}
