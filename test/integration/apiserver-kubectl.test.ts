@@ -93,6 +93,14 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
     assert.match(again, /AlreadyExists/);
   });
 
+  it('creates a namespace imperatively (protobuf body) and refuses other protobuf bodies clearly', async () => {
+    assert.match(await kubectl('create', 'namespace', 'scratch'), /namespace\/scratch created/);
+    assert.deepEqual(server.store.get(def('namespaces'), undefined, 'scratch').metadata.labels, { 'kubernetes.io/metadata.name': 'scratch' });
+    assert.match(await kubectlFails('create', 'service', 'clusterip', 'x', '--tcp=80', '-n', 'scratch'), /protobuf bodies are accepted for v1 Namespace only \(got v1\/Service\)/);
+    assert.deepEqual(server.store.list(def('services'), 'scratch'), []);
+    await kubectl('delete', 'namespace', 'scratch');
+  });
+
   it('gets as JSON and as the default table, with short names and selectors', async () => {
     const json = JSON.parse(await kubectl('get', 'po', '-n', 'shop', '-o', 'json'));
     assert.equal(json.kind, 'List');

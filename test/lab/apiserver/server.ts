@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.ts';
 import { jsonPatch, mergePatch } from './patch.ts';
+import { decodeProtobufBody } from './protobuf.ts';
 import { RESOURCES, apiVersionOf, findResource, type ResourceDef } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, badRequest, statusObject } from './status.ts';
@@ -30,11 +31,7 @@ function send(res: ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-  if (type === 'application/vnd.kubernetes.protobuf' || type === 'application/cbor' || type === 'application/yaml') {
-    throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json (got ${type})`);
-  }
+async function readRaw(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -42,7 +39,17 @@ async function readBody(req: IncomingMessage): Promise<string> {
     if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'request body too large');
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** The request body as text (JSON); protobuf only where kubectl insists on it. */
+async function readBody(req: IncomingMessage): Promise<string> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (type === 'application/vnd.kubernetes.protobuf') return JSON.stringify(decodeProtobufBody(await readRaw(req)));
+  if (type === 'application/cbor' || type === 'application/yaml') {
+    throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json (got ${type})`);
+  }
+  return (await readRaw(req)).toString('utf8');
 }
 
 function parseJson(text: string, what: string): unknown {
