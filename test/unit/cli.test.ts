@@ -106,6 +106,8 @@ describe('krouter CLI', function () {
       agent.child.kill('SIGTERM');
       const exit = await agent.exited;
       assert.deepEqual(exit, { code: 0, signal: null }, agent.output());
+      const running = agent.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : {})).find((e) => e.msg === 'krouter running');
+      assert.deepEqual(running?.services, [], 'a plugin that requires nothing makes the agent start no service (no gobgpd, no ip, no watch)');
       const msgs = messages(agent.lines);
       const order = ['krouter starting', 'listening', 'plugin starting', 'fixture plugin started', 'krouter running', 'signal received, stopping', 'plugin stopping', 'fixture plugin stopped', 'krouter stopped'];
       let at = -1;
