@@ -16,6 +16,7 @@ import type { ResolvedConfig } from './config/schema.ts';
 import { AddressFamiliesService } from './services/address-families.ts';
 import { Exec as ExecImpl } from './services/exec.ts';
 import { GobgpService } from './services/gobgp/index.ts';
+import { InformersService } from './services/informers/index.ts';
 import { NetlinkService } from './services/netlink/index.ts';
 import { NftablesService } from './services/nftables.ts';
 
@@ -148,6 +149,20 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
             metrics,
             gobgpdBinary: config.gobgp.binary,
             socketPath: config.gobgp.socket,
+          }),
+      ],
+    ],
+    [
+      Informers,
+      [
+        'informers',
+        () =>
+          new InformersService({
+            logger,
+            metrics,
+            kubeconfig: config.kubernetes.kubeconfig,
+            master: config.kubernetes.master,
+            nodeName: config.nodeName,
           }),
       ],
     ],

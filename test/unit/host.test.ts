@@ -241,7 +241,7 @@ describe('service container', () => {
 
   it('registers every SDK service token', () => {
     const { services } = setup({});
-    for (const name of ['address-families', 'netlink', 'nftables', 'gobgp', 'exec', 'logger', 'metrics', 'health']) {
+    for (const name of ['address-families', 'netlink', 'nftables', 'gobgp', 'informers', 'exec', 'logger', 'metrics', 'health']) {
       assert.ok(services.has(Symbol.for(`krouter/${name}@1`)), name);
     }
   });
