@@ -1,3 +1,4 @@
+import cni from '../../plugins/cni/index.ts';
 import router from '../../plugins/router/index.ts';
 
 /**
@@ -6,4 +7,4 @@ import router from '../../plugins/router/index.ts';
  * external plugins, and stop in reverse. To add one, import its module and
  * list it here.
  */
-export const builtins: readonly unknown[] = [router];
+export const builtins: readonly unknown[] = [cni, router];
