@@ -46,6 +46,7 @@ export async function preparePlugins(options: PrepareOptions): Promise<PreparedP
   options.builtins.forEach((mod, i) => {
     const plugin = pluginOfModule(mod);
     if (!plugin) throw new Error(`built-in plugin #${i} has no definePlugin default export`);
+    if (builtinsByName.has(plugin.name)) throw new Error(`two built-in plugins are named ${plugin.name}`);
     builtinsByName.set(plugin.name, plugin);
   });
 
