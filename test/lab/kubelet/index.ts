@@ -227,6 +227,20 @@ export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: 
     await sh(['ip', 'netns', 'exec', netns, 'sh', '-c', 'ip link set lo up; for k in all default; do echo 0 > /proc/sys/net/ipv6/conf/$k/accept_dad; done 2>/dev/null; true']);
     r.conflist = list;
     saveRecord(r);
+
+    // The test server listens on wildcard addresses, so it can start before
+    // the pod has its interface: its start-up (a Node process, the largest
+    // per-pod cost) overlaps the CNI ADD chain instead of following it.
+    const ports = podPorts(pod);
+    const args = ['--name', name, '--control', r.socket, ...ports.tcp.flatMap((p) => ['--tcp', String(p)]), ...ports.udp.flatMap((p) => ['--udp', String(p)])];
+    const logFd = openSync(path.join(podLogDir, `${netns}.log`), 'a');
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, POD_SERVER, ...args], { stdio: ['ignore', logFd, logFd], detached: true });
+    closeSync(logFd);
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start the pod server for ${ns}/${name}`);
+    r.server = { pid: child.pid, startTime: processStartTime(child.pid) };
+    saveRecord(r);
+
     r.cniResult = await cniAdd(nodeNs, list, {
       containerId: r.containerId,
       netnsPath: `/var/run/netns/${netns}`,
@@ -238,18 +252,9 @@ export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: 
     r.ips = ips as Record<string, string>;
     saveRecord(r);
 
-    const ports = podPorts(pod);
-    const args = ['--name', name, '--control', r.socket, ...ports.tcp.flatMap((p) => ['--tcp', String(p)]), ...ports.udp.flatMap((p) => ['--udp', String(p)])];
-    const logFd = openSync(path.join(podLogDir, `${netns}.log`), 'a');
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, POD_SERVER, ...args], { stdio: ['ignore', logFd, logFd], detached: true });
-    closeSync(logFd);
-    child.unref();
-    if (child.pid === undefined) throw new Error(`could not start the pod server for ${ns}/${name}`);
-    r.server = { pid: child.pid, startTime: processStartTime(child.pid) };
-    saveRecord(r);
-
     const startTime = new Date().toISOString();
-    await client.patch(R.pods, ns, name, { status: runningStatus(ips, underlay, false, startTime) }, 'status');
+    // One status write, once the server answers on its control socket (its
+    // listeners are up by then): IPs, Running and Ready together.
     // Ready once the server answers on its control socket (its listeners are up by then).
     let ready = false;
     for (let i = 0; i < 200 && !ready && !closed; i++) {
