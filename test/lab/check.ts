@@ -176,9 +176,10 @@ export function routerEnabledOnAgents(spec: LabSpec): boolean {
 }
 
 /** Runs the test server in the router namespace for the egress probes; it leaves with this process. */
-async function startRouterResponder(): Promise<() => void> {
+async function startRouterResponder(spec: LabSpec): Promise<() => void> {
+  const bind = Object.values(routerInternet(spec)).flatMap((a) => ['--bind', a]);
   const server = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pod-server.mjs');
-  const child = spawn('ip', ['netns', 'exec', ROUTER_NETNS, process.execPath, server, '--name', ROUTER_RESPONDER.name, '--tcp', String(ROUTER_RESPONDER.tcp), '--udp', String(ROUTER_RESPONDER.udp), '--echo-source', '--parent-pid', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', ROUTER_NETNS, process.execPath, server, '--name', ROUTER_RESPONDER.name, '--tcp', String(ROUTER_RESPONDER.tcp), '--udp', String(ROUTER_RESPONDER.udp), '--echo-source', ...bind, '--parent-pid', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   await new Promise<void>((resolve, reject) => {
@@ -213,7 +214,7 @@ export async function runCheck(opts: { spec: LabSpec; apiUrl: string; crossNode:
   if (spec.router === 'none') notes.push('no external router (--router none): egress is not checked');
 
   const plan = planProbes(spec, pods, crossExpected);
-  const stopResponder = spec.router === 'none' || pods.length === 0 ? () => undefined : await startRouterResponder();
+  const stopResponder = spec.router === 'none' || pods.length === 0 ? () => undefined : await startRouterResponder(spec);
   const rows: CheckRow[] = [];
   try {
     const run = async (src: CheckPod, probes: PlannedProbe[]): Promise<CheckRow[]> => {

@@ -2,7 +2,7 @@
 /**
  * The lab's pod test server, run inside a pod's network namespace:
  *   pod-server.mjs --name POD [--tcp PORT]... [--udp PORT]... [--control SOCKET]
- *                  [--parent-pid PID] [--echo-source]
+ *                  [--parent-pid PID] [--echo-source] [--bind ADDR]...
  * Every TCP connection and UDP datagram is answered with the pod's name (and,
  * with --echo-source, the client's address as this namespace sees it). The
  * control socket (a unix socket; the filesystem is shared across namespaces)
@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 
 function parseArgs(argv) {
-  const out = { name: '', tcp: [], udp: [], control: '', parentPid: 0, echoSource: false };
+  const out = { name: '', tcp: [], udp: [], control: '', parentPid: 0, echoSource: false, bind: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -38,6 +38,10 @@ function parseArgs(argv) {
     else if (a === '--control') out.control = value();
     else if (a === '--parent-pid') out.parentPid = Number(value());
     else if (a === '--echo-source') out.echoSource = true;
+    // Specific addresses instead of the wildcard: a UDP reply from a wildcard
+    // socket leaves from the route's preferred source, not the address the
+    // request went to, which breaks on hosts with several addresses.
+    else if (a === '--bind') out.bind.push(value());
     else throw new Error(`unknown argument "${a}"`);
   }
   if (!out.name) throw new Error('--name is required');
@@ -57,7 +61,7 @@ const answer = (remote) => (args.echoSource ? `${args.name} ${unmap(remote)}\n` 
 const closers = [];
 
 /** Listens on `::` (both families) and falls back to 0.0.0.0 where IPv6 is off. */
-function listenTcp(port) {
+function listenTcp(port, only) {
   return new Promise((resolve, reject) => {
     const tryHost = (host) => {
       const server = net.createServer((sock) => {
@@ -65,7 +69,7 @@ function listenTcp(port) {
         sock.end(answer(sock.remoteAddress));
       });
       server.once('error', (err) => {
-        if (host === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) tryHost('0.0.0.0');
+        if (!only && host === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) tryHost('0.0.0.0');
         else reject(new Error(`tcp ${port}: ${err.message}`));
       });
       server.listen({ port, host, ipv6Only: false }, () => {
@@ -73,28 +77,28 @@ function listenTcp(port) {
         resolve();
       });
     };
-    tryHost('::');
+    tryHost(only ?? '::');
   });
 }
 
-function listenUdp(port) {
+function listenUdp(port, only) {
   return new Promise((resolve, reject) => {
     const tryType = (type) => {
       const sock = dgram.createSocket({ type, ipv6Only: false });
       sock.on('message', (_msg, rinfo) => sock.send(answer(rinfo.address), rinfo.port, rinfo.address));
       sock.once('error', (err) => {
         sock.close();
-        if (type === 'udp6' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) tryType('udp4');
+        if (!only && type === 'udp6' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) tryType('udp4');
         else reject(new Error(`udp ${port}: ${err.message}`));
       });
-      sock.bind(port, type === 'udp6' ? '::' : '0.0.0.0', () => {
+      sock.bind(port, only ?? (type === 'udp6' ? '::' : '0.0.0.0'), () => {
         sock.removeAllListeners('error');
         sock.on('error', () => undefined);
         closers.push(() => sock.close());
         resolve();
       });
     };
-    tryType('udp6');
+    tryType(only && net.isIPv4(only) ? 'udp4' : 'udp6');
   });
 }
 
@@ -227,7 +231,8 @@ process.on('SIGTERM', () => shutdown(0));
 process.on('SIGINT', () => shutdown(0));
 
 try {
-  await Promise.all([...args.tcp.map(listenTcp), ...args.udp.map(listenUdp)]);
+  const hosts = args.bind.length ? args.bind : [undefined];
+  await Promise.all(hosts.flatMap((h) => [...args.tcp.map((p) => listenTcp(p, h)), ...args.udp.map((p) => listenUdp(p, h))]));
   if (args.control) await serveControl(args.control);
 } catch (err) {
   process.stderr.write(`pod-server ${args.name}: ${err.message}\n`);
