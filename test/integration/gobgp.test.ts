@@ -218,7 +218,9 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
     await waitFor('withdraw event on B', () =>
       eventsB.slice(before).some((e) => e.type === 'withdraw' && e.route.prefix === PREFIX.ipv6 && e.route.family === 'ipv6') ? true : undefined,
     );
-    // The IPv4 path stays.
+    // Deleting a prefix that was never added changes nothing; the IPv4 path stays.
+    await a.deletePath({ prefix: '198.19.99.0/24' });
+    assert.ok((await a.listPaths('ipv4')).some((r) => r.prefix === PREFIX.ipv4));
     assert.ok((await b.listPaths('ipv4')).some((r) => r.prefix === PREFIX.ipv4));
   });
 

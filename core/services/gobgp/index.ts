@@ -162,7 +162,7 @@ export class GobgpService implements Gobgp {
       this.global = { ...global };
       this.globalFingerprint = fingerprint;
       if (!this.supervisor) {
-        this.supervisor = new GobgpdSupervisor({
+        const sup: GobgpdSupervisor = new GobgpdSupervisor({
           logger: this.log,
           socketPath: this.opts.socketPath,
           binary: this.opts.gobgpdBinary,
@@ -173,15 +173,17 @@ export class GobgpService implements Gobgp {
           },
           // Runs inside the serial chain only for the first start; restarts
           // queue behind whatever call is in flight.
-          onReady: ({ restart }) => (restart ? this.serial(() => this.replay(true)) : this.replay(false)),
+          onReady: ({ restart }) =>
+            restart ? this.serial(() => (this.supervisor === sup ? this.replay(true) : Promise.resolve())) : this.replay(false),
           onExit: () => {
             this.isReady = false;
             this.restarts.inc();
             this.stopWatch();
           },
         });
+        this.supervisor = sup;
         try {
-          await this.supervisor.start();
+          await sup.start();
         } catch (e) {
           this.supervisor = undefined;
           this.global = previous;
@@ -360,12 +362,13 @@ export class GobgpService implements Gobgp {
     const { prefix, family } = pathKey(path);
     return this.serial(async () => {
       const existing = this.paths.get(prefix);
+      // gobgpd holds only the paths replayed from the desired state: nothing else to withdraw.
+      if (!existing) return;
       this.paths.delete(prefix);
       this.updateOriginatedGauge();
       // A withdrawal is matched by NLRI; gobgpd still wants a next hop of the family in the request.
       // Never send DeletePath without a path: gobgpd would withdraw every local path.
-      const nextHop = existing?.nextHop ?? (family === 'ipv4' ? '0.0.0.0' : '::');
-      const encoded = encodePath({ prefix, nextHop });
+      const encoded = encodePath({ prefix, nextHop: existing.nextHop });
       await this.applyLive(`delete path ${prefix}`, () =>
         this.client.unary('DeletePath', { table_type: 'GLOBAL', family: familyToApi(family), path: encoded.path }),
       );
