@@ -177,4 +177,22 @@ describe('lab lifecycle (e2e)', function () {
       assertNothingLeft(stateDir, pids);
     });
   }
+
+  it('down while an up is still running stops it first and leaves nothing', async function () {
+    const stateDir = newStateDir();
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none'], {
+      cwd: repoRoot,
+      env: { ...process.env, KROUTER_LAB_DIR: stateDir },
+      stdio: 'ignore',
+    });
+    running = child;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    while (child.exitCode === null && !existsSync(path.join(stateDir, 'lab.json'))) await sleep(5);
+    const downRun = lab(stateDir, ['down']);
+    await exited;
+    running = undefined;
+    assert.equal(downRun.code, 0, show(downRun));
+    assert.notEqual(child.exitCode, 0, 'up was stopped, not finished');
+    assertNothingLeft(stateDir, []);
+  });
 });

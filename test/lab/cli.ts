@@ -115,7 +115,13 @@ function usageText(state: LabState): string[] {
 async function cmdUp(flags: UpFlags): Promise<LabState> {
   const spec = specFromFlags(flags);
   say(`lab up: ${spec.family}, ${spec.nodes.length} nodes, router ${spec.router}, plugins ${Object.entries(spec.plugins).filter(([, v]) => v).map(([k]) => k).join(', ') || 'none'}`);
+  const interrupted = (sig: NodeJS.Signals) => {
+    process.stderr.write(`lab up: interrupted (${sig}); remove what was made with \`npm run lab -- down\`\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
   const state = await up({ spec, log: say });
+  process.off('SIGINT', interrupted);
   for (const l of usageText(state)) say(l);
   return state;
 }

@@ -109,16 +109,23 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
   writeFileSync(statePaths.marker(stateDir), 'made by `npm run lab -- up`; removed by `npm run lab -- down`\n');
   mkdirSync(statePaths.logs(stateDir), { recursive: true });
   const state = newLabState(spec);
+  // `up` itself, so a `down` started while it still runs stops it before anything else.
+  const self: RecordedProcess = { name: 'lab up', pid: process.pid, startTime: processStartTime(process.pid) };
+  state.processes.push(self);
   saveLabState(state);
+  const started = Date.now();
   const upLog = statePaths.log(stateDir, 'up');
 
   try {
-    // 2. The agent executable.
+    // 2. The agent executable: built when missing or older than its sources.
     step(`agent executable ${spec.krouterBin}`);
-    if (!existsSync(spec.krouterBin)) {
-      if (process.env.KROUTER_BIN) throw new StepError('agent executable', `KROUTER_BIN=${spec.krouterBin} does not exist`);
+    const why = process.env.KROUTER_BIN ? undefined : buildReason(spec);
+    if (process.env.KROUTER_BIN && !existsSync(spec.krouterBin)) {
+      throw new StepError('agent executable', `KROUTER_BIN=${spec.krouterBin} does not exist`);
+    }
+    if (why) {
       const buildLog = statePaths.log(stateDir, 'build');
-      log(`    missing: running \`npm run build\` (output in ${buildLog})`);
+      log(`    ${why}: running \`npm run build\` (output in ${buildLog})`);
       const r = spawnSync('npm', ['run', 'build'], { cwd: spec.repoRoot, encoding: 'utf8' });
       writeFileSync(buildLog, `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`);
       if (r.status !== 0 || !existsSync(spec.krouterBin)) {
@@ -202,15 +209,43 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
       log(`    ${node}: agent healthy`);
     }
     state.phase = 'up';
+    state.processes = state.processes.filter((p) => p !== self);
     saveLabState(state);
+    log(`    done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return state;
   } catch (err) {
     state.phase = 'failed';
+    state.processes = state.processes.filter((p) => p !== self);
     saveLabState(state);
     if (err instanceof StepError) throw err;
     if (err instanceof CommandError) throw new StepError('lab up', err.message, upLog);
     throw err;
   }
+}
+
+/** Why dist/krouter must be built: missing, or a source file is newer (undefined = up to date). */
+export function buildReason(spec: Pick<LabSpec, 'krouterBin' | 'repoRoot'>): string | undefined {
+  if (!existsSync(spec.krouterBin)) return `${spec.krouterBin} is missing`;
+  const built = statSync(spec.krouterBin).mtimeMs;
+  const newer = (dir: string): string | undefined => {
+    if (!existsSync(dir)) return undefined;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === 'node_modules' || entry.name === 'dist' || entry.name.startsWith('.')) continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const found = newer(full);
+        if (found) return found;
+      } else if (/\.(ts|json)$/.test(entry.name) && !entry.name.endsWith('.test.ts') && statSync(full).mtimeMs > built) {
+        return full;
+      }
+    }
+    return undefined;
+  };
+  for (const dir of ['core', 'plugins', 'sdk/src', 'build']) {
+    const found = newer(path.join(spec.repoRoot, dir));
+    if (found) return `${path.relative(spec.repoRoot, found)} is newer than ${path.relative(spec.repoRoot, spec.krouterBin)}`;
+  }
+  return undefined;
 }
 
 function record(state: LabState, p: RecordedProcess): RecordedProcess {
@@ -277,21 +312,25 @@ export interface DownResult {
 
 export async function down({ stateDir, log }: { stateDir: string; log: Log }): Promise<DownResult> {
   const result: DownResult = { found: false, stopped: [], namespaces: [], links: [] };
-  let state: LabState | undefined;
-  try {
-    state = loadLabState(stateDir);
-  } catch (err) {
-    log(`warning: ${(err as Error).message}; removing what can be found`);
-  }
-  const processes: RecordedProcess[] = [...(state?.processes ?? [])];
-  // The daemon writes its own PID file, in case `up` died before recording it.
-  const pidFile = statePaths.daemonPid(stateDir);
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 1 && !processes.some((p) => p.pid === pid)) {
-      processes.push({ name: 'daemon', pid, startTime: processStartTime(pid) });
+  const read = (): { state?: LabState; processes: RecordedProcess[] } => {
+    let state: LabState | undefined;
+    try {
+      state = loadLabState(stateDir);
+    } catch (err) {
+      log(`warning: ${(err as Error).message}; removing what can be found`);
     }
-  }
+    const processes: RecordedProcess[] = [...(state?.processes ?? [])];
+    // The daemon writes its own PID file, in case `up` died before recording it.
+    const pidFile = statePaths.daemonPid(stateDir);
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 1 && !processes.some((p) => p.pid === pid)) {
+        processes.push({ name: 'daemon', pid, startTime: processStartTime(pid) });
+      }
+    }
+    return { state, processes };
+  };
+  let { state, processes } = read();
   if (!state && processes.length === 0 && !existsSync(statePaths.marker(stateDir))) {
     const left = leftoverLabObjects();
     log(`no lab in ${stateDir}; nothing to do`);
@@ -300,8 +339,17 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
   }
   result.found = true;
 
+  // A `lab up` still running would go on making things: stop it first, then read what it recorded.
+  const ups = processes.filter((x) => x.name === 'lab up' && x.pid !== process.pid && isRecordedAlive(x));
+  if (ups.length) {
+    for (const p of ups) {
+      log(`stopping the running \`lab up\` (${p.pid})`);
+      await stopRecorded(p, 2000);
+    }
+    ({ state, processes } = read());
+  }
   // Processes first (agents take their gobgpd with them), by PID, SIGTERM then SIGKILL.
-  const alive = processes.filter((p) => isRecordedAlive(p));
+  const alive = processes.filter((p) => p.name !== 'lab up' && isRecordedAlive(p));
   if (alive.length) log(`stopping ${alive.map((p) => `${p.name} (${p.pid})`).join(', ')}`);
   await Promise.all(alive.map((p) => stopRecorded(p, 4000)));
   result.stopped = alive.map((p) => p.name);
