@@ -75,16 +75,35 @@ function urlOf(server: Server): string {
   return `http://${host}:${a.port}`;
 }
 
-function listen(server: Server, at: Listen, endpoint: string): Promise<void> {
+function listenOnce(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) =>
-      reject(new Error(`${endpoint} endpoint: cannot listen on ${at.address}:${at.port}: ${err.code ?? err.message}`));
-    server.once('error', onError);
-    server.listen({ host: at.address, port: at.port }, () => {
-      server.off('error', onError);
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
       resolve();
     });
   });
+}
+
+/**
+ * Listens on `at`. The default `::` serves both families on one socket; on a
+ * host whose IPv6 is disabled that bind fails, and IPv4 alone is the best
+ * there is, so it falls back to 0.0.0.0.
+ */
+async function listen(server: Server, at: Listen, endpoint: string): Promise<void> {
+  const fail = (address: string, err: NodeJS.ErrnoException) =>
+    new Error(`${endpoint} endpoint: cannot listen on ${address}:${at.port}: ${err.code ?? err.message}`);
+  try {
+    await listenOnce(server, at.address, at.port);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (at.address !== '::' || (err.code !== 'EAFNOSUPPORT' && err.code !== 'EADDRNOTAVAIL')) throw fail(at.address, err);
+    try {
+      await listenOnce(server, '0.0.0.0', at.port);
+    } catch (e2) {
+      throw fail('0.0.0.0', e2 as NodeJS.ErrnoException);
+    }
+  }
 }
 
 /**

@@ -20,7 +20,8 @@ const ipAddress = z.string().superRefine((value, ctx) => {
 const listen = (defaultPort: number) =>
   z
     .strictObject({
-      address: ipAddress.default('0.0.0.0'),
+      // '::' accepts both families (IPv4 as mapped addresses); IPv4-only hosts fall back to 0.0.0.0.
+      address: ipAddress.default('::'),
       port: port.default(defaultPort),
     })
     .prefault({});

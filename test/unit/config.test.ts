@@ -55,8 +55,8 @@ describe('config file', () => {
     const { config } = loadConfig({ file: tempConfig(''), env: {}, hostname: () => 'host-1' });
     assert.equal(config.nodeName, 'host-1');
     assert.equal(config.families, 'auto');
-    assert.deepEqual(config.metrics, { address: '0.0.0.0', port: 20241 });
-    assert.deepEqual(config.health, { address: '0.0.0.0', port: 20244 });
+    assert.deepEqual(config.metrics, { address: '::', port: 20241 });
+    assert.deepEqual(config.health, { address: '::', port: 20244 });
     assert.deepEqual(config.gobgp, { binary: 'gobgpd', socket: '/run/krouter/gobgp.sock' });
     assert.equal(config.log.level, 'info');
     assert.deepEqual(config.plugins, {});
