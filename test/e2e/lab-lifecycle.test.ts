@@ -105,9 +105,10 @@ describe('lab lifecycle (e2e)', function () {
     }
   });
 
+  // --plugins cni: the lifecycle does not depend on BGP, and up would wait for pod routes to converge.
   it('up (2 nodes, no router) then down leaves no namespace, link or process; kubectl lists the nodes', function () {
     const stateDir = newStateDir();
-    const upRun = lab(stateDir, ['up', '--nodes', '2', '--router', 'none']);
+    const upRun = lab(stateDir, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
     assert.equal(upRun.code, 0, show(upRun));
     assert.match(upRun.stdout, /\[7\/7\]/);
     assert.match(upRun.stdout, /npm run lab -- down/);
@@ -123,7 +124,7 @@ describe('lab lifecycle (e2e)', function () {
     assert.equal(nodes.code, 0, show(nodes));
     assert.deepEqual(nodes.stdout.trim().split('\n').sort(), ['node/node-1', 'node/node-2']);
 
-    const again = lab(stateDir, ['up', '--nodes', '2', '--router', 'none']);
+    const again = lab(stateDir, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
     assert.notEqual(again.code, 0, 'a second up must refuse');
     assert.match(again.stderr, /already up.*down/);
 
@@ -145,7 +146,7 @@ describe('lab lifecycle (e2e)', function () {
   for (const point of killPoints) {
     it(`up killed with SIGKILL ${point.name}, then down leaves nothing`, async function () {
       const stateDir = newStateDir();
-      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none', '--plugins', 'cni'], {
         cwd: repoRoot,
         env: { ...process.env, KROUTER_LAB_DIR: stateDir },
         stdio: 'ignore',
@@ -180,7 +181,7 @@ describe('lab lifecycle (e2e)', function () {
 
   it('down while an up is still running stops it first and leaves nothing', async function () {
     const stateDir = newStateDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none', '--plugins', 'cni'], {
       cwd: repoRoot,
       env: { ...process.env, KROUTER_LAB_DIR: stateDir },
       stdio: 'ignore',

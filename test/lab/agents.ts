@@ -18,7 +18,7 @@ import {
   routerUnderlay,
   type LabSpec,
 } from './config.ts';
-import { httpStatusInNetns, spawnDetached } from './proc.ts';
+import { httpStatusInNetns, spawnDetached, tryRun } from './proc.ts';
 import type { RecordedProcess } from './state.ts';
 
 /** The node's krouter config file (YAML object; keys as in core/config/schema.ts and the plugins' schemas). */
@@ -48,8 +48,9 @@ export function renderNodeConfig(spec: LabSpec, node: string): Record<string, un
     families: spec.family,
     kubernetes: { master: apiServerUrl(spec) },
     log: { level: 'info' },
-    metrics: { port: AGENT_METRICS_PORT },
-    health: { port: AGENT_HEALTH_PORT },
+    // '::' listens on both families (pods probe their node over each one).
+    metrics: { address: '::', port: AGENT_METRICS_PORT },
+    health: { address: '::', port: AGENT_HEALTH_PORT },
     gobgp: { socket: p.gobgpSocket },
     plugins,
   };
@@ -73,6 +74,17 @@ export function startAgent(spec: LabSpec, node: string): RecordedProcess {
 
 export function agentHealthUrl(): string {
   return `http://127.0.0.1:${AGENT_HEALTH_PORT}/healthz`;
+}
+
+/**
+ * Pod CIDRs of other nodes that a node has no route to yet (empty = the
+ * router plugin has converged for this node).
+ */
+export function missingPodRoutes(node: string, otherCidrs: string[]): string[] {
+  return otherCidrs.filter((cidr) => {
+    const out = tryRun(['ip', '-n', nodeNetns(node), cidr.includes(':') ? '-6' : '-4', 'route', 'show', 'exact', cidr]);
+    return !out || out.trim() === '';
+  });
 }
 
 /** The agent's /healthz status code seen from inside its node namespace (0 = no answer). */

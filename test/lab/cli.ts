@@ -160,13 +160,19 @@ async function cmdDemo(): Promise<boolean> {
   }
   const state = await cmdUp({ family: 'dual', nodes: 3, router: 'bird' });
   const { runDemoWorkloads } = await import('./demo.ts');
-  await runDemoWorkloads(state, say);
+  const pods = await runDemoWorkloads(state, say);
   say('');
   say('Connectivity matrix:');
   const ok = await cmdCheck({ crossNode: 'auto' }, state);
   say('');
   say(ok ? 'check: every expected path works.' : 'check: some expected paths FAILED (see the matrix above).');
-  say('Explore: npm run lab -- kubectl get pods -o wide; npm run lab -- status; npm run lab -- exec POD -- ip addr');
+  const first = pods[0] ?? 'default/POD';
+  const ns = first.split('/')[0];
+  say('Explore:');
+  say(`  npm run lab -- kubectl get pods -n ${ns} -o wide`);
+  say(`  npm run lab -- exec ${first} -- ip addr`);
+  say('  npm run lab -- status');
+  say('  npm run lab -- router -- show route');
   say('Tear down: npm run lab -- down');
   return ok;
 }

@@ -26,7 +26,8 @@ export function collectionPath(obj: KubeObject): string {
 const WORKLOADS_MODULE = './workloads.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runDemoWorkloads(state: LabState, log: (l: string) => void, limitMs = 120_000): Promise<void> {
+/** Creates the demo objects and waits for their pods; returns the pods' `namespace/name`. */
+export async function runDemoWorkloads(state: LabState, log: (l: string) => void, limitMs = 120_000): Promise<string[]> {
   const spec: LabSpec = state.spec;
   const apiUrl = apiServerUrl(spec);
   const mod = (await import(WORKLOADS_MODULE)) as { demoWorkloads(spec: LabSpec): KubeObject[] };
@@ -49,7 +50,7 @@ export async function runDemoWorkloads(state: LabState, log: (l: string) => void
     const line = `demo: ${wanted.length - missing.length}/${wanted.length} pods Ready`;
     if (line !== last) log(line);
     last = line;
-    if (missing.length === 0) return;
+    if (missing.length === 0) return wanted;
     if (Date.now() > deadline) {
       throw new Error(`demo pods not Ready after ${limitMs / 1000} s: ${missing.join(', ')} (see ${spec.stateDir}/logs/daemon.log)`);
     }

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { agentHealth, agentHealthUrl, startAgent, writeNodeConfig } from './agents.ts';
+import { agentHealth, agentHealthUrl, missingPodRoutes, startAgent, writeNodeConfig } from './agents.ts';
 import { apiAnswers, listNodes } from './api.ts';
 import {
   BRIDGE,
@@ -189,7 +189,7 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
     }
 
     // 7. Wait for the cluster: nodes registered, every agent healthy.
-    step('waiting for nodes to register and agents to report healthy');
+    step(`waiting for nodes to register and agents to report healthy${spec.plugins.router ? ', and for pod routes' : ''}`);
     await waitFor(
       'node registration',
       async () => {
@@ -207,6 +207,27 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
         intervalMs: 300,
       });
       log(`    ${node}: agent healthy`);
+    }
+    if (spec.plugins.router && spec.nodes.length > 1) {
+      // gobgpd waits 5-10 s before dialing; wait so that `check` right after `up` sees a converged cluster.
+      const nodes = await listNodes(apiUrl);
+      const cidrsOf = (name: string) => {
+        const n = nodes.find((x) => x.metadata.name === name);
+        return n?.spec?.podCIDRs ?? (n?.spec?.podCIDR ? [n.spec.podCIDR] : []);
+      };
+      for (const node of spec.nodes) {
+        const others = spec.nodes.filter((x) => x !== node).flatMap(cidrsOf);
+        let missing: string[] = others;
+        const agent = agents.get(node)!;
+        const title = `pod routes on ${node} (router plugin)`;
+        await waitFor(title, () => (missing = missingPodRoutes(node, others)).length === 0, { limitMs: 60_000, process: agent, intervalMs: 500 }).catch(
+          (err: Error) => {
+            if (!isRecordedAlive(agent)) throw err;
+            throw new StepError(title, `after 60 s still no route to ${missing.join(', ')}`, agent.log);
+          },
+        );
+      }
+      log(`    pod routes: every node has a route to every other node's pod CIDRs`);
     }
     state.phase = 'up';
     state.processes = state.processes.filter((p) => p !== self);
