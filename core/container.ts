@@ -15,10 +15,47 @@ import {
 import type { ResolvedConfig } from './config/schema.ts';
 import { AddressFamiliesService } from './services/address-families.ts';
 import { Exec as ExecImpl } from './services/exec.ts';
-import { GobgpService } from './services/gobgp/index.ts';
-import { InformersService } from './services/informers/index.ts';
-import { NetlinkService } from './services/netlink/index.ts';
-import { NftablesService } from './services/nftables.ts';
+
+/**
+ * The heavy services' classes, loaded on demand: gRPC + protobuf (gobgp) and
+ * the Kubernetes client (informers) cost tens of MB of memory and start-up
+ * time, so an agent whose plugins do not need them never evaluates them.
+ * esbuild keeps these modules in the same bundle and runs them on first import.
+ */
+const serviceClasses: {
+  gobgp?: typeof import('./services/gobgp/index.ts').GobgpService;
+  informers?: typeof import('./services/informers/index.ts').InformersService;
+  netlink?: typeof import('./services/netlink/index.ts').NetlinkService;
+  nftables?: typeof import('./services/nftables.ts').NftablesService;
+} = {};
+
+const serviceModuleLoaders = new Map<symbol, () => Promise<void>>([
+  [Gobgp, async () => void (serviceClasses.gobgp ??= (await import('./services/gobgp/index.ts')).GobgpService)],
+  [Informers, async () => void (serviceClasses.informers ??= (await import('./services/informers/index.ts')).InformersService)],
+  [Netlink, async () => void (serviceClasses.netlink ??= (await import('./services/netlink/index.ts')).NetlinkService)],
+  [Nftables, async () => void (serviceClasses.nftables ??= (await import('./services/nftables.ts')).NftablesService)],
+]);
+
+/** Services a service resolves itself, whose modules must be loaded with it. */
+const serviceNeeds = new Map<symbol, symbol[]>([[AddressFamilies, [Informers]]]);
+
+/** Loads the modules behind these tokens (and what they need); resolve() requires it. */
+export async function loadServiceModules(tokens: Iterable<symbol>): Promise<void> {
+  const pending = [...tokens];
+  const seen = new Set<symbol>();
+  while (pending.length) {
+    const token = pending.pop()!;
+    if (seen.has(token)) continue;
+    seen.add(token);
+    await serviceModuleLoaders.get(token)?.();
+    pending.push(...(serviceNeeds.get(token) ?? []));
+  }
+}
+
+function loaded<T>(cls: T | undefined, name: string): T {
+  if (!cls) throw new Error(`the ${name} service module is not loaded (loadServiceModules before resolve)`);
+  return cls;
+}
 
 /** Builds one service; may resolve the services it needs from `services`. */
 export type ServiceFactory = (services: AgentServices) => unknown;
@@ -78,6 +115,11 @@ export class AgentServices {
     return this.names.get(token);
   }
 
+  /** Loads the code of the services behind these tokens; call before resolve(). */
+  async load(tokens: Iterable<symbol>): Promise<void> {
+    await loadServiceModules([...tokens].filter((t) => this.has(t)));
+  }
+
   resolve<T>(token: ServiceToken<T>): T {
     if (!this.has(token)) throw new Error(`no service registered for ${token.description ?? String(token)}`);
     return this.container.resolve<T>(token);
@@ -134,17 +176,17 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
           }),
       ],
     ],
-    [Netlink, ['netlink', () => new NetlinkService({ logger, ipBinary: config.netlink.ipBinary })]],
+    [Netlink, ['netlink', () => new (loaded(serviceClasses.netlink, 'netlink'))({ logger, ipBinary: config.netlink.ipBinary })]],
     [
       Nftables,
-      ['nftables', (s) => new NftablesService({ exec: s.resolve(Exec), logger, nftBinary: config.nftables.nftBinary })],
+      ['nftables', (s) => new (loaded(serviceClasses.nftables, 'nftables'))({ exec: s.resolve(Exec), logger, nftBinary: config.nftables.nftBinary })],
     ],
     [
       Gobgp,
       [
         'gobgp',
         () =>
-          new GobgpService({
+          new (loaded(serviceClasses.gobgp, 'gobgp'))({
             logger,
             metrics,
             gobgpdBinary: config.gobgp.binary,
@@ -157,7 +199,7 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
       [
         'informers',
         () =>
-          new InformersService({
+          new (loaded(serviceClasses.informers, 'informers'))({
             logger,
             metrics,
             kubeconfig: config.kubernetes.kubeconfig,

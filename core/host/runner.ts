@@ -65,6 +65,7 @@ export class PluginRunner {
   /** Resolves a plugin's `requires` from the container (creating those services on first use). */
   private async resolve(plugin: PreparedPlugin): Promise<Record<string, unknown>> {
     const deps: Record<string, unknown> = {};
+    await this.options.services.load(Object.values(plugin.definition.requires ?? {}));
     for (const [key, token] of Object.entries(plugin.definition.requires ?? {})) {
       try {
         deps[key] = this.options.services.resolve(token);

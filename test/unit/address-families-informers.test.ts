@@ -26,13 +26,15 @@ describe('address families from the Node object (container + informers + lab API
   });
   after(async () => api.close());
 
-  function agentServices(nodeName: string, families: string) {
+  async function agentServices(nodeName: string, families: string) {
     const config = { ...configSchema.parse({ families, kubernetes: { master: api.url } }), nodeName };
-    return createAgentServices({ config, logger: new MemoryLogger(), metrics: new MemoryMetrics(), health: new FakeHealth() });
+    const services = createAgentServices({ config, logger: new MemoryLogger(), metrics: new MemoryMetrics(), health: new FakeHealth() });
+    await services.load([AddressFamilies]);
+    return services;
   }
 
   it('auto: enables the families of the node InternalIPs once settled, and reads the local node', async () => {
-    const services = agentServices('v6-node', 'auto');
+    const services = await agentServices('v6-node', 'auto');
     try {
       const af = services.resolve(AddressFamilies);
       assert.deepEqual(services.createdServices(), ['address-families'], 'no watch before the node is needed');
@@ -48,7 +50,7 @@ describe('address families from the Node object (container + informers + lab API
   });
 
   it('auto: keeps both families while the node is unknown', async () => {
-    const services = agentServices('no-such-node', 'auto');
+    const services = await agentServices('no-such-node', 'auto');
     try {
       const af = services.resolve(AddressFamilies);
       await services.settle();
