@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +123,14 @@ describe('lab lifecycle (e2e)', function () {
     const nodes = lab(stateDir, ['kubectl', 'get', 'nodes', '-o', 'name']);
     assert.equal(nodes.code, 0, show(nodes));
     assert.deepEqual(nodes.stdout.trim().split('\n').sort(), ['node/node-1', 'node/node-2']);
+
+    // create -f works although the lab API server has no OpenAPI schema for kubectl to validate against.
+    const manifest = path.join(stateDir, 'ns.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: lifecycle-check\n');
+    const created = lab(stateDir, ['kubectl', 'create', '-f', manifest]);
+    assert.equal(created.code, 0, show(created));
+    const namespaces = lab(stateDir, ['kubectl', 'get', 'namespaces', '-o', 'name']);
+    assert.match(namespaces.stdout, /^namespace\/lifecycle-check$/m, show(namespaces));
 
     const again = lab(stateDir, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
     assert.notEqual(again.code, 0, 'a second up must refuse');

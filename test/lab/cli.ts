@@ -135,6 +135,18 @@ function afterDashDash(args: string[]): string[] {
   return args[0] === '--' ? args.slice(1) : args;
 }
 
+/**
+ * The lab API server serves no OpenAPI schema, so kubectl's client-side
+ * validation of create/apply/replace cannot work: turn it off unless asked.
+ */
+export function kubectlArgs(args: string[]): string[] {
+  const withValue = new Set(['-n', '--namespace', '--context', '--kubeconfig', '-s', '--server', '--cluster', '--user']);
+  const verb = args.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && withValue.has(args[i - 1]!)));
+  if (verb < 0 || !['create', 'apply', 'replace'].includes(args[verb]!)) return args;
+  if (args.some((a) => a.startsWith('--validate'))) return args;
+  return [...args.slice(0, verb + 1), '--validate=false', ...args.slice(verb + 1)];
+}
+
 function splitPod(ref: string): { namespace: string; name: string } {
   const parts = ref.split('/');
   if (parts.length === 1) return { namespace: 'default', name: parts[0]! };
@@ -224,7 +236,7 @@ export function buildProgram(): Command {
     .passThroughOptions()
     .action((args: string[]) => {
       const state = requireLab();
-      runAttached(['kubectl', ...afterDashDash(args)], { ...process.env, KUBECONFIG: statePaths.kubeconfig(state.spec.stateDir) });
+      runAttached(['kubectl', ...kubectlArgs(afterDashDash(args))], { ...process.env, KUBECONFIG: statePaths.kubeconfig(state.spec.stateDir) });
     });
 
   program
