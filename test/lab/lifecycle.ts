@@ -40,8 +40,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function tail(file: string | undefined, lines = 15): string {
   if (!file || !existsSync(file)) return '';
-  const text = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines);
-  return text.length ? `\n  last lines of ${file}:\n    ${text.join('\n    ')}` : '';
+  const text = readFileSync(file, 'utf8').trimEnd();
+  if (!text) return `\n  (${file} is empty)`;
+  return `\n  last lines of ${file}:\n    ${text.split('\n').slice(-lines).join('\n    ')}`;
 }
 
 /**
