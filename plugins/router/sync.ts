@@ -5,6 +5,7 @@ import {
   type AddressFamilies,
   type BgpGlobal,
   type BgpPath,
+  type BgpPolicy,
   type BgpPeer,
   type BgpRoute,
   type Family,
@@ -29,6 +30,22 @@ export interface RouterDeps {
   informers: Informers;
 }
 
+/** Export policy: external peers get exactly this node's own prefixes. */
+export function exportPolicy(externalPeers: readonly string[], ownPrefixes: readonly string[]): BgpPolicy | undefined {
+  if (externalPeers.length === 0) return undefined;
+  const exact = ownPrefixes.map((prefix) => {
+    const c = parseCidr(prefix, undefined, { allowHostBits: true });
+    return { prefix: c.text, maskLengthMin: c.prefixLength, maskLengthMax: c.prefixLength };
+  });
+  return {
+    name: 'krouter-export',
+    statements: [
+      ...(exact.length ? [{ neighbors: [...externalPeers], prefixes: exact, action: 'accept' as const }] : []),
+      { neighbors: [...externalPeers], action: 'reject' as const },
+    ],
+  };
+}
+
 /** What the last sync did, for status and metrics. */
 export interface SyncReport {
   global?: BgpGlobal;
@@ -46,10 +63,13 @@ export interface SyncReport {
  */
 export class RouterSync {
   private appliedGlobal?: string;
+  private appliedExport?: string;
   private readonly appliedPeers = new Map<string, string>();
   private readonly appliedPaths = new Map<string, string>();
   /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
   private keepStaleUntil = 0;
+  /** Our own Node object disappeared after we had started (see withdrawDeletedNode). */
+  private ownNodeGone = false;
   private readonly reportedErrors = new Set<string>();
   last: SyncReport = { peers: [], paths: [], routes: { ipv4: [], ipv6: [] }, errors: [], skipped: 0 };
 
@@ -107,7 +127,11 @@ export class RouterSync {
     const families = af.enabled;
     const nodes = this.clusterNodes();
     const local = nodes.find((n) => n.name === af.nodeName);
-    if (!local) throw new Error(`node ${af.nodeName} is not in the API yet`);
+    if (!local) {
+      if (this.appliedGlobal === undefined) throw new Error(`node ${af.nodeName} is not in the API yet`);
+      return this.withdrawDeletedNode(af.nodeName);
+    }
+    this.ownNodeGone = false;
     const errors: string[] = [...local.net.errors, ...local.bgp.errors];
     for (const n of nodes) if (n !== local) errors.push(...n.bgp.errors.filter((e) => e.includes('node.asn') || e.includes('rr.')));
 
@@ -171,6 +195,17 @@ export class RouterSync {
       this.appliedPaths.delete(prefix);
     }
 
+    // Towards external routers a node speaks only for itself: its own pod
+    // CIDRs and VIPs, never what it learned from other nodes or routers
+    // (else a router may reach node-2's pods through node-1, or through us
+    // reach another router).
+    const externalAddresses = external.peers.map((p) => p.address).filter((a) => peers.get(a)?.description === 'external');
+    const exportKey = JSON.stringify([externalAddresses, [...paths.keys()]]);
+    if (this.appliedExport !== exportKey) {
+      await bgp.setPolicy('export', exportPolicy(externalAddresses, [...paths.keys()]));
+      this.appliedExport = exportKey;
+    }
+
     // 4. Kernel routes for what peers taught us.
     const routes: Record<Family, Route[]> = { ipv4: [], ipv6: [] };
     let skipped = 0;
@@ -183,6 +218,25 @@ export class RouterSync {
 
     for (const e of errors) this.report(e);
     this.last = { global, peers: [...peers.values()], paths: [...paths.values()], routes, errors, skipped };
+    return this.last;
+  }
+
+  /**
+   * Our Node object was deleted after we had started: its pod CIDRs are no
+   * longer this node's (they may be given to another node), so withdraw every
+   * path we originate. Sessions and kernel routes stay until the agent stops
+   * or the node comes back, when the next sync originates again.
+   */
+  private async withdrawDeletedNode(nodeName: string): Promise<SyncReport> {
+    if (!this.ownNodeGone) {
+      this.logger.warn('this node was deleted from the API; withdrawing the paths it originated', { node: nodeName, paths: this.appliedPaths.size });
+      this.ownNodeGone = true;
+    }
+    for (const prefix of [...this.appliedPaths.keys()]) {
+      await this.deps.bgp.deletePath({ prefix });
+      this.appliedPaths.delete(prefix);
+    }
+    this.last = { ...this.last, paths: [] };
     return this.last;
   }
 
