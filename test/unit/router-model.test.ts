@@ -308,3 +308,24 @@ describe('router model', () => {
     });
   });
 });
+
+describe('router export policy', () => {
+  it('gives external peers exactly the node’s own prefixes of both families, nothing learned', async () => {
+    const { exportPolicy } = await import('../../plugins/router/sync.ts');
+    assert.equal(exportPolicy([], ['198.19.1.0/24']), undefined);
+    assert.deepEqual(exportPolicy(['198.18.0.254', 'fd00:18::fe'], ['198.19.1.0/24', 'fd00:19:0:1::/64']), {
+      name: 'krouter-export',
+      statements: [
+        {
+          neighbors: ['198.18.0.254', 'fd00:18::fe'],
+          prefixes: [
+            { prefix: '198.19.1.0/24', maskLengthMin: 24, maskLengthMax: 24 },
+            { prefix: 'fd00:19:0:1::/64', maskLengthMin: 64, maskLengthMax: 64 },
+          ],
+          action: 'accept',
+        },
+        { neighbors: ['198.18.0.254', 'fd00:18::fe'], action: 'reject' },
+      ],
+    });
+  });
+});
