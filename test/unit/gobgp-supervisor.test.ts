@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@krouter/sdk';
-import { GobgpdSupervisor, backoffMs, socketIsLive } from '../../core/services/gobgp/supervisor.ts';
+import { GobgpdSupervisor, backoffMs, socketIsLive, type ReadyInfo } from '../../core/services/gobgp/supervisor.ts';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
@@ -49,7 +49,7 @@ describe('gobgpd supervisor', function () {
 
   it('starts, restarts after an unexpected exit (onReady again with restart), and stops by PID', async () => {
     const socketPath = path.join(dir, 'run', 'gobgp.sock');
-    const ready: Array<{ pid: number; restart: boolean }> = [];
+    const ready: ReadyInfo[] = [];
     let exits = 0;
     const sup = new GobgpdSupervisor({
       logger: silent,
@@ -66,12 +66,13 @@ describe('gobgpd supervisor', function () {
     assert.equal(statSync(path.dirname(socketPath)).mode & 0o777, 0o700, 'socket directory is private');
     const first = sup.pid!;
     assert.ok(first && isAlive(first));
-    assert.deepEqual(ready, [{ pid: first, restart: false }]);
+    assert.deepEqual(ready, [{ pid: first, restart: false, adopted: false, previousState: false }]);
 
     process.kill(first, 'SIGKILL');
     await until('restart', () => ready.length === 2);
     assert.equal(exits, 1);
     assert.equal(ready[1]!.restart, true);
+    assert.equal(ready[1]!.previousState, true, 'a restart follows a gobgpd whose routes may still be in use');
     const second = sup.pid!;
     assert.notEqual(second, first);
     assert.ok(isAlive(second));

@@ -234,6 +234,34 @@ export function decodePath(p: Record<string, any>): BgpRoute | undefined {
   return route;
 }
 
+/**
+ * True when a locally originated path as gobgpd lists it carries exactly
+ * what `want` would originate (next hop, AS path, communities, MED, local
+ * preference), so re-adding it would change nothing.
+ */
+export function localPathMatches(listed: Record<string, any>, want: BgpPath): boolean {
+  const have = decodePath(listed);
+  if (!have || have.source !== undefined) return false;
+  let encoded: EncodedPath;
+  try {
+    encoded = encodePath(want);
+  } catch {
+    return false;
+  }
+  if (pathKey(have).prefix !== encoded.prefix) return false;
+  if (have.nextHop !== parseIP(want.nextHop).address) return false;
+  if (JSON.stringify(have.asPath) !== JSON.stringify(want.asPath ?? [])) return false;
+  const communities = (want.communities ?? []).map((c) => formatCommunity(parseCommunity(c)));
+  if (JSON.stringify(have.communities) !== JSON.stringify(communities)) return false;
+  let med: number | undefined;
+  let localPref: number | undefined;
+  for (const a of (listed.pattrs ?? []) as ApiAny[]) {
+    if (typeName(a) === 'MultiExitDiscAttribute') med = Number(a.med);
+    if (typeName(a) === 'LocalPrefAttribute') localPref = Number(a.local_pref);
+  }
+  return med === want.med && localPref === want.localPref;
+}
+
 /** ListPath's Destination -> its routes. */
 export function decodeDestination(d: Record<string, any>): BgpRoute[] {
   const out: BgpRoute[] = [];
@@ -284,7 +312,7 @@ export function encodeGlobal(g: BgpGlobal): Record<string, unknown> {
  * is not a peer setting in gobgp; the service renders it as an export policy
  * statement (see policy.ts).
  */
-export function encodePeer(peer: BgpPeer): Record<string, unknown> {
+export function encodePeer(peer: BgpPeer, opts: { localRestarting?: boolean } = {}): Record<string, unknown> {
   const address = wrapAddressError('bgp peer: address', () => parseIP(peer?.address)).address;
   const what = `bgp peer ${address}`;
   const asn = checkUint32(`${what}: asn`, peer.asn, 1);
@@ -326,6 +354,11 @@ export function encodePeer(peer: BgpPeer): Record<string, unknown> {
       enabled: true,
       restart_time: checkRange(`${what}: gracefulRestart.restartTime`, gr.restartTime ?? 120, 1, 4095),
       ...(gr.deferralTime !== undefined ? { deferral_time: checkRange(`${what}: gracefulRestart.deferralTime`, gr.deferralTime, 1, 65535) } : {}),
+      // This gobgpd replaces one that died while the kernel kept forwarding:
+      // OPEN carries the restart and forwarding-state bits (RFC 4724), so
+      // helpers keep our routes until our End-of-RIB. gobgpd's own -r flag
+      // does the same only for peers from a config file, not API peers.
+      ...(opts.localRestarting ? { local_restarting: true } : {}),
     };
   }
   const timers: Record<string, number> = {};

@@ -3,7 +3,14 @@
  * on a unix socket. It keeps the desired state (global, peers, paths,
  * policies) and replays all of it after every (re)start of gobgpd, so a
  * crashed gobgpd comes back with the same sessions and originated paths.
+ *
+ * A gobgpd left running by a previous agent is adopted, not restarted: the
+ * replay then only changes what differs (sessions and advertisements stay
+ * up), and what the old gobgpd holds beyond the desired state is exposed
+ * (listPeers, listPaths) and removable (deletePeer, deletePath) so the
+ * caller can clear its own leftovers.
  */
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   ALL_FAMILIES,
@@ -33,11 +40,12 @@ import {
   encodePath,
   encodePeer,
   familyToApi,
+  localPathMatches,
   pathKey,
   peerFingerprint,
 } from './encode.ts';
 import { globalAssignment, renderPolicies, type PolicyDirection } from './policy.ts';
-import { GobgpdSupervisor } from './supervisor.ts';
+import { GobgpdSupervisor, type ReadyInfo } from './supervisor.ts';
 
 export { GobgpRpcError } from './client.ts';
 export { BgpInputError } from './encode.ts';
@@ -74,6 +82,17 @@ const PEER_STATE_VALUES: Record<BgpPeerState['state'], number> = {
   established: 6,
 };
 
+/**
+ * `<socket>.state.json`: the fingerprints of the global config and peers as
+ * applied to the running gobgpd, so that an adopting service can tell an
+ * unchanged peer from a changed one (gobgpd's ListPeer shows its defaults,
+ * not what was asked for).
+ */
+interface AppliedState {
+  global?: string;
+  peers: Record<string, string>;
+}
+
 /** gRPC codes that mean "gobgpd is not there right now", not "gobgpd refused this". */
 function isConnectionError(e: unknown): boolean {
   const code = (e as GobgpRpcError)?.code;
@@ -92,6 +111,23 @@ export class GobgpService implements Gobgp {
   private readonly paths = new Map<string, BgpPath>();
   private policies: Partial<Record<PolicyDirection, BgpPolicy>> = {};
 
+  /**
+   * What an adopted gobgpd held beyond the desired state when adopted: peers
+   * (address -> applied fingerprint, '' when unknown) and local paths. addPeer
+   * and addPath of an identical object send nothing; deletePeer and deletePath
+   * remove them from gobgpd.
+   */
+  private readonly leftoverPeers = new Map<string, string>();
+  private readonly leftoverPaths = new Map<string, Record<string, any>>();
+  /** Fingerprints of the peers as applied to gobgpd (persisted beside the socket). */
+  private readonly appliedPeers = new Map<string, string>();
+  /**
+   * Until then, peers are added with graceful restart's restarting state (R
+   * and forwarding-state bits in OPEN): a fresh gobgpd while the kernel still
+   * forwards along routes of the previous one. Peers that are helpers keep our
+   * routes and wait for our End-of-RIB instead of flushing them.
+   */
+  private localRestartingUntil = 0;
   private readonly listeners = new Set<(event: BgpEvent) => void>();
   private watchHandle?: WatchHandle;
   private watchGeneration = 0;
@@ -173,8 +209,8 @@ export class GobgpService implements Gobgp {
           },
           // Runs inside the serial chain only for the first start; restarts
           // queue behind whatever call is in flight.
-          onReady: ({ restart }) =>
-            restart ? this.serial(() => (this.supervisor === sup ? this.replay(true) : Promise.resolve())) : this.replay(false),
+          onReady: (info) =>
+            info.restart ? this.serial(() => (this.supervisor === sup ? this.replay(info) : Promise.resolve())) : this.replay(info),
           onExit: () => {
             this.isReady = false;
             this.restarts.inc();
@@ -199,7 +235,10 @@ export class GobgpService implements Gobgp {
       await this.client.unary('StopBgp', {}).catch((e) => {
         if (!isConnectionError(e)) throw e;
       });
-      await this.replay(false);
+      this.leftoverPeers.clear();
+      this.leftoverPaths.clear();
+      this.appliedPeers.clear();
+      await this.replay({ pid: this.supervisor.pid ?? 0, restart: false, adopted: false, previousState: false });
     });
   }
 
@@ -212,7 +251,11 @@ export class GobgpService implements Gobgp {
       this.supervisor = undefined;
       this.global = undefined;
       this.globalFingerprint = undefined;
+      this.leftoverPeers.clear();
+      this.leftoverPaths.clear();
+      this.appliedPeers.clear();
       if (sup) await sup.stop();
+      rmSync(this.stateFile, { force: true });
     });
   }
 
@@ -223,15 +266,106 @@ export class GobgpService implements Gobgp {
     this.client.close();
   }
 
+  private get stateFile(): string {
+    return `${this.opts.socketPath}.state.json`;
+  }
+
+  private readState(): AppliedState {
+    try {
+      const parsed = JSON.parse(readFileSync(this.stateFile, 'utf8')) as Partial<AppliedState>;
+      return { global: typeof parsed.global === 'string' ? parsed.global : undefined, peers: { ...(parsed.peers ?? {}) } };
+    } catch {
+      return { peers: {} };
+    }
+  }
+
+  /** Records what gobgpd now runs with, for a later agent that adopts it. */
+  private writeState(): void {
+    const state: AppliedState = { global: this.globalFingerprint, peers: Object.fromEntries([...this.leftoverPeers, ...this.appliedPeers]) };
+    try {
+      const tmp = `${this.stateFile}.tmp`;
+      writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+      renameSync(tmp, this.stateFile);
+    } catch (e) {
+      this.log.warn('cannot record the applied BGP state', { file: this.stateFile, error: (e as Error).message });
+    }
+  }
+
+  private encodePeerNow(peer: BgpPeer): Record<string, unknown> {
+    return encodePeer(peer, { localRestarting: Date.now() < this.localRestartingUntil });
+  }
+
   /**
-   * Applies the whole desired state to a gobgpd whose BGP is not started.
-   * One bad object is logged and skipped; a lost connection aborts (the
-   * supervisor restarts gobgpd and replays again).
+   * Whether a running gobgpd's global config is the desired one: GetBgp shows
+   * ASN, router ID and listeners; families and graceful restart are compared
+   * through the fingerprint recorded by the agent that configured it.
    */
-  private async replay(restart: boolean): Promise<void> {
+  private async runningGlobalMatches(): Promise<'none' | 'same' | 'different'> {
+    const res = await this.client.unary<{ global?: Record<string, any> }>('GetBgp', {});
+    const running = res.global;
+    if (!running || !Number(running.asn)) return 'none';
+    const want = encodeGlobal(this.global!);
+    const sorted = (a: unknown) => [...((a as string[] | undefined) ?? [])].sort().join(',');
+    const recorded = this.readState().global;
+    const same =
+      Number(running.asn) === want.asn &&
+      running.router_id === want.router_id &&
+      Number(running.listen_port) === want.listen_port &&
+      sorted(running.listen_addresses) === sorted(want.listen_addresses) &&
+      (recorded === undefined || recorded === this.globalFingerprint);
+    return same ? 'same' : 'different';
+  }
+
+  /** Remembers what an adopted gobgpd holds, so the desired state is applied as a difference. */
+  private async snapshotLeftovers(): Promise<void> {
+    this.leftoverPeers.clear();
+    this.leftoverPaths.clear();
+    this.appliedPeers.clear();
+    const recorded = this.readState().peers;
+    const peers = await this.client.collect<{ peer: Record<string, unknown> }>('ListPeer', {});
+    for (const { peer } of peers) {
+      const address = decodePeerState(peer).address;
+      if (address) this.leftoverPeers.set(address, recorded[address] ?? '');
+    }
+    for (const family of new Set(this.global?.families ?? [])) {
+      const items = await this.client.collect<{ destination: Record<string, any> }>('ListPath', {
+        table_type: 'GLOBAL',
+        name: '',
+        family: familyToApi(family),
+      });
+      for (const { destination } of items) {
+        for (const p of (destination?.paths ?? []) as Array<Record<string, any>>) {
+          const route = decodePath(p);
+          if (route && route.source === undefined && !route.withdrawal) this.leftoverPaths.set(pathKey(route).prefix, p);
+        }
+      }
+    }
+  }
+
+  /**
+   * Brings gobgpd to the desired state: all of it on a fresh gobgpd, only
+   * the differences on an adopted one. Paths go in before peers, so that a
+   * session that comes up during the replay already gets the whole table
+   * (an empty table then End-of-RIB would make a graceful-restart helper
+   * flush our routes). One bad object is logged and skipped; a lost
+   * connection aborts (the supervisor restarts gobgpd and replays again).
+   */
+  private async replay(info: ReadyInfo): Promise<void | 'replace'> {
     const global = this.global;
     if (!global) return;
-    await this.client.unary('StartBgp', { global: encodeGlobal(global) });
+    if (info.adopted) {
+      const running = await this.runningGlobalMatches();
+      if (running === 'different') return 'replace';
+      if (running === 'none') await this.client.unary('StartBgp', { global: encodeGlobal(global) });
+      await this.snapshotLeftovers();
+      this.localRestartingUntil = 0;
+    } else {
+      this.leftoverPeers.clear();
+      this.leftoverPaths.clear();
+      this.appliedPeers.clear();
+      this.localRestartingUntil = info.previousState && global.gracefulRestart?.enabled ? Date.now() + (global.gracefulRestart.restartTime ?? 120) * 1000 : 0;
+      await this.client.unary('StartBgp', { global: encodeGlobal(global) });
+    }
     const step = async (what: string, fn: () => Promise<unknown>) => {
       try {
         await fn();
@@ -240,14 +374,43 @@ export class GobgpService implements Gobgp {
         this.log.error(`bgp replay: ${what} failed`, { error: (e as Error).message });
       }
     };
-    await step('policies', () => this.applyPolicies());
-    for (const { peer } of this.peers.values()) await step(`peer ${peer.address}`, () => this.client.unary('AddPeer', { peer: encodePeer(peer) }));
-    for (const path of this.paths.values()) await step(`path ${path.prefix}`, () => this.client.unary('AddPath', { table_type: 'GLOBAL', path: encodePath(path).path }));
+    // An adopted gobgpd keeps its policies until the caller sets its own: replacing them
+    // with an empty set now would let updates in the meantime pass unfiltered.
+    const nothingDesired = Object.keys(this.policies).length === 0 && this.nextHopSelfPeers().length === 0;
+    if (!(info.adopted && nothingDesired)) await step('policies', () => this.applyPolicies());
+    let pathsSent = 0;
+    for (const [prefix, path] of this.paths) {
+      const left = this.leftoverPaths.get(prefix);
+      this.leftoverPaths.delete(prefix);
+      if (left && localPathMatches(left, path)) continue;
+      pathsSent++;
+      await step(`path ${prefix}`, () => this.client.unary('AddPath', { table_type: 'GLOBAL', path: encodePath(path).path }));
+    }
+    let peersSent = 0;
+    for (const [address, { peer, fingerprint }] of this.peers) {
+      const left = this.leftoverPeers.get(address);
+      this.leftoverPeers.delete(address);
+      if (left === fingerprint) {
+        this.appliedPeers.set(address, fingerprint);
+        continue;
+      }
+      peersSent++;
+      await step(`peer ${address}`, async () => {
+        if (left === undefined) await this.client.unary('AddPeer', { peer: this.encodePeerNow(peer) });
+        else await this.client.unary('UpdatePeer', { peer: this.encodePeerNow(peer), do_soft_reset_in: true });
+        this.appliedPeers.set(address, fingerprint);
+      });
+    }
+    this.writeState();
     this.isReady = true;
     this.startWatch();
-    this.log.info(restart ? 'gobgpd restarted; desired state replayed' : 'bgp started', {
+    const what = info.adopted ? 'running gobgpd adopted; desired state applied' : info.restart ? 'gobgpd restarted; desired state replayed' : 'bgp started';
+    this.log.info(what, {
+      pid: info.pid,
       peers: this.peers.size,
       paths: this.paths.size,
+      ...(info.adopted ? { peersSent, pathsSent, leftoverPeers: this.leftoverPeers.size, leftoverPaths: this.leftoverPaths.size } : {}),
+      ...(this.localRestartingUntil > Date.now() ? { gracefulRestart: 'restarting' } : {}),
     });
     this.emit({ type: 'restarted' });
   }
@@ -281,6 +444,8 @@ export class GobgpService implements Gobgp {
     return this.serial(async () => {
       const existing = this.peers.get(address);
       if (existing?.fingerprint === fingerprint) return;
+      // A peer an adopted gobgpd already has: nothing to send when it is configured alike.
+      const leftover = existing ? undefined : this.leftoverPeers.get(address);
       const nhsChanged = Boolean(existing?.peer.nextHopSelf) !== Boolean(peer.nextHopSelf);
       this.peers.set(address, { peer: normalized, fingerprint });
       try {
@@ -290,19 +455,30 @@ export class GobgpService implements Gobgp {
             await this.softReset('OUT');
           });
         }
-        if (!existing) {
-          await this.applyLive(`add peer ${address}`, () => this.client.unary('AddPeer', { peer: encodePeer(normalized) }));
+        if (leftover === fingerprint) {
+          this.leftoverPeers.delete(address);
+          this.appliedPeers.set(address, fingerprint);
+        } else if (!existing && leftover === undefined) {
+          if (await this.applyLive(`add peer ${address}`, () => this.client.unary('AddPeer', { peer: this.encodePeerNow(normalized) }))) {
+            this.appliedPeers.set(address, fingerprint);
+          }
         } else {
           // Session parameters (families, timers, capabilities) only take effect on a new
           // session; UpdatePeer resets it when needed.
-          await this.applyLive(`update peer ${address}`, () =>
-            this.client.unary('UpdatePeer', { peer: encodePeer(normalized), do_soft_reset_in: true }),
+          const sent = await this.applyLive(`update peer ${address}`, () =>
+            this.client.unary('UpdatePeer', { peer: this.encodePeerNow(normalized), do_soft_reset_in: true }),
           );
+          if (sent) {
+            this.leftoverPeers.delete(address);
+            this.appliedPeers.set(address, fingerprint);
+          }
         }
       } catch (e) {
         if (existing) this.peers.set(address, existing);
         else this.peers.delete(address);
         throw e;
+      } finally {
+        if (this.isReady) this.writeState();
       }
     });
   }
@@ -317,13 +493,23 @@ export class GobgpService implements Gobgp {
     })();
     return this.serial(async () => {
       const existing = this.peers.get(addr);
-      if (!existing) return;
+      if (!existing) {
+        // A leftover of an adopted gobgpd: remove it there.
+        if (!this.leftoverPeers.has(addr)) return;
+        if (await this.applyLive(`delete leftover peer ${addr}`, () => this.client.unary('DeletePeer', { address: addr }))) {
+          this.leftoverPeers.delete(addr);
+          this.writeState();
+        }
+        return;
+      }
       this.peers.delete(addr);
+      this.appliedPeers.delete(addr);
       this.peerStateGauge.set({ peer: addr }, 0);
       await this.applyLive(`delete peer ${addr}`, async () => {
         await this.client.unary('DeletePeer', { address: addr });
         if (existing.peer.nextHopSelf) await this.applyPolicies();
       });
+      if (this.isReady) this.writeState();
     });
   }
 
@@ -345,6 +531,13 @@ export class GobgpService implements Gobgp {
       const existing = this.paths.get(encoded.prefix);
       if (existing && JSON.stringify(encodePath(existing).path) === JSON.stringify(encoded.path)) return;
       this.paths.set(encoded.prefix, normalized);
+      // A path an adopted gobgpd already originates alike: re-adding would only re-send it.
+      const leftover = this.leftoverPaths.get(encoded.prefix);
+      this.leftoverPaths.delete(encoded.prefix);
+      if (!existing && leftover && localPathMatches(leftover, normalized)) {
+        this.updateOriginatedGauge();
+        return;
+      }
       try {
         // AddPath of an existing prefix replaces the local path (implicit withdraw).
         await this.applyLive(`add path ${encoded.prefix}`, () => this.client.unary('AddPath', { table_type: 'GLOBAL', path: encoded.path }));
@@ -362,8 +555,22 @@ export class GobgpService implements Gobgp {
     const { prefix, family } = pathKey(path);
     return this.serial(async () => {
       const existing = this.paths.get(prefix);
-      // gobgpd holds only the paths replayed from the desired state: nothing else to withdraw.
-      if (!existing) return;
+      if (!existing) {
+        // Besides the desired paths, gobgpd holds only what an adopted gobgpd originated before.
+        const leftover = this.leftoverPaths.get(prefix);
+        if (!leftover) return;
+        const nextHop = decodePath(leftover)?.nextHop;
+        if (!nextHop) return;
+        const encoded = encodePath({ prefix, nextHop });
+        if (
+          await this.applyLive(`delete leftover path ${prefix}`, () =>
+            this.client.unary('DeletePath', { table_type: 'GLOBAL', family: familyToApi(family), path: encoded.path }),
+          )
+        ) {
+          this.leftoverPaths.delete(prefix);
+        }
+        return;
+      }
       this.paths.delete(prefix);
       this.updateOriginatedGauge();
       // A withdrawal is matched by NLRI; gobgpd still wants a next hop of the family in the request.
