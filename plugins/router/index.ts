@@ -62,6 +62,7 @@ export default definePlugin({
       deps.informers.services.onChange(() => reconciler.trigger('service')),
       deps.informers.endpointSlices.onChange(() => reconciler.trigger('endpointslice')),
       deps.bgp.watch((event) => {
+        if (event.type === 'restarted') router.speakerRestarted();
         if (event.type === 'peer') {
           peerUp.set({ peer: event.peer.address, asn: String(event.peer.asn) }, event.peer.state === 'established' ? 1 : 0);
           if (event.peer.state === 'established') {

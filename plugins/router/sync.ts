@@ -68,6 +68,8 @@ export class RouterSync {
   private readonly appliedPaths = new Map<string, string>();
   /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
   private keepStaleUntil = 0;
+  /** Whether applied peers and paths have been read from the speaker (once per start of BGP). */
+  private seeded = false;
   /** Our own Node object disappeared after we had started (see withdrawDeletedNode). */
   private ownNodeGone = false;
   private readonly reportedErrors = new Set<string>();
@@ -80,6 +82,33 @@ export class RouterSync {
     private readonly onError: (message: string) => void,
   ) {
     if (config.gracefulRestart.enabled) this.keepStaleUntil = Date.now() + config.gracefulRestart.deferralTime * 1000;
+  }
+
+  /**
+   * gobgpd was started afresh under us (it died and came back): its RIB is
+   * empty until peers re-send, so with graceful restart the kernel routes it
+   * taught us are kept, as after an agent start.
+   */
+  speakerRestarted(): void {
+    if (!this.config.gracefulRestart.enabled) return;
+    this.keepStaleUntil = Math.max(this.keepStaleUntil, Date.now() + this.config.gracefulRestart.deferralTime * 1000);
+  }
+
+  /**
+   * What the speaker already has, as if this sync had applied it: a gobgpd
+   * adopted from the previous agent holds its peers and originated paths.
+   * Leftovers no longer desired are then removed by the normal diff, and
+   * desired ones are handed to the service again (a no-op when identical).
+   */
+  private async seedFromSpeaker(families: readonly Family[]): Promise<void> {
+    const { bgp } = this.deps;
+    for (const p of await bgp.listPeers()) if (p.address) this.appliedPeers.set(p.address, '');
+    for (const family of families) {
+      for (const r of await bgp.listPaths(family, 'global')) {
+        if (r.source === undefined && !r.withdrawal) this.appliedPaths.set(parseCidr(r.prefix, undefined, { allowHostBits: true }).text, '');
+      }
+    }
+    this.seeded = true;
   }
 
   /**
@@ -150,31 +179,19 @@ export class RouterSync {
       await bgp.setPolicy('import', this.importPolicy(families));
       this.appliedGlobal = globalKey;
     }
+    if (!this.seeded) await this.seedFromSpeaker(families);
 
-    // 2. Peers: cluster mesh (or reflectors) and external routers.
+    // Desired peers: cluster mesh (or reflectors) and external routers.
     const external = externalPeers(local, this.config, families, await this.passwordsFromFile());
     errors.push(...external.errors);
     const peers = new Map<string, BgpPeer>();
     for (const p of [...meshPeers(local, nodes, this.config, families), ...external.peers]) {
       if (!peers.has(p.address)) peers.set(p.address, p);
     }
-    for (const [address, peer] of peers) {
-      const key = JSON.stringify(peer);
-      if (this.appliedPeers.get(address) === key) continue;
-      try {
-        await bgp.addPeer(peer);
-        this.appliedPeers.set(address, key);
-      } catch (e) {
-        errors.push(`peer ${address}: ${(e as Error).message}`);
-      }
-    }
-    for (const address of [...this.appliedPeers.keys()]) {
-      if (peers.has(address)) continue;
-      await bgp.deletePeer(address);
-      this.appliedPeers.delete(address);
-    }
 
-    // 3. Paths we originate.
+    // 2. Paths we originate, before peers: a session that comes up gets the
+    // whole table at once (an empty table then End-of-RIB would make a
+    // graceful-restart helper flush our routes).
     const pod = this.config.advertisePodCidr ? podCidrPaths(local, families) : { paths: [], errors: [] };
     const vip = serviceVipPaths(local, informers.services.list(), informers.endpointSlices.list(), this.config, families);
     errors.push(...pod.errors, ...vip.errors);
@@ -204,6 +221,23 @@ export class RouterSync {
     if (this.appliedExport !== exportKey) {
       await bgp.setPolicy('export', exportPolicy(externalAddresses, [...paths.keys()]));
       this.appliedExport = exportKey;
+    }
+
+    // 3. Peers: cluster mesh (or reflectors) and external routers.
+    for (const [address, peer] of peers) {
+      const key = JSON.stringify(peer);
+      if (this.appliedPeers.get(address) === key) continue;
+      try {
+        await bgp.addPeer(peer);
+        this.appliedPeers.set(address, key);
+      } catch (e) {
+        errors.push(`peer ${address}: ${(e as Error).message}`);
+      }
+    }
+    for (const address of [...this.appliedPeers.keys()]) {
+      if (peers.has(address)) continue;
+      await bgp.deletePeer(address);
+      this.appliedPeers.delete(address);
     }
 
     // 4. Kernel routes for what peers taught us.
