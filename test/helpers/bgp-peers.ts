@@ -384,8 +384,6 @@ export interface AgentBinary {
   args: string[];
 }
 
-let clusterCounter = 0;
-
 export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinary): Promise<Cluster> {
   const families = familiesOf(opts.mode);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `krouter-${opts.tag}-`));
@@ -427,7 +425,6 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
         }),
     );
 
-    const n = clusterCounter++;
     const switchNs = createNetns(`${opts.tag}sw`);
     cleanups.push(() => deleteNetns(switchNs));
     inNetns(switchNs, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
@@ -482,10 +479,9 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
         status: { addresses, conditions: [{ type: 'Ready', status: 'True' }] },
       };
     };
+    // The API server keeps the status given on create: the node appears with its addresses at once.
     const createNode = async (obj: Record<string, unknown>) => {
-      const { status, ...rest } = obj as { status: unknown; metadata: { name: string } };
-      await api(apiUrl, 'POST', '/api/v1/nodes', rest);
-      await api(apiUrl, 'PATCH', `/api/v1/nodes/${rest.metadata.name}/status`, { status });
+      await api(apiUrl, 'POST', '/api/v1/nodes', obj);
     };
     const deleteNode = async (name: string) => {
       await api(apiUrl, 'DELETE', `/api/v1/nodes/${name}`);
@@ -537,7 +533,6 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       for (const f of families) address[f] = underlay(i)[f];
       nodes.push({ index: i, name: `node-${i}`, ns, address, podCidrs, socket, agent });
     }
-    void n;
     return {
       families,
       dir,

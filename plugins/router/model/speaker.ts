@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { parseIP, type BgpGlobal, type Family } from '@krouter/sdk';
+import { ALL_FAMILIES, parseIP, type BgpGlobal, type Family } from '@krouter/sdk';
 import type { RouterConfig } from '../config.ts';
 import { nodeAsn, type ClusterNode } from './cluster.ts';
 
@@ -39,7 +39,11 @@ export function desiredGlobal(
       routerId,
       listenPort: config.bgpPort,
       listenAddresses: config.listenAddresses ?? (local.bgp.localAddresses.length ? local.bgp.localAddresses : undefined),
-      families: [...families],
+      // gobgpd keeps one RIB per global family. Both always exist, so that
+      // `gobgp global rib -a ipv4|ipv6` answers (empty) on a single-family node
+      // instead of "address family not supported"; sessions and paths still
+      // carry only the enabled families.
+      families: [...ALL_FAMILIES],
       gracefulRestart: config.gracefulRestart.enabled
         ? { enabled: true, restartTime: config.gracefulRestart.restartTime, deferralTime: config.gracefulRestart.deferralTime }
         : undefined,

@@ -1,0 +1,191 @@
+/**
+ * Router plugin benchmarks against the raw tools, in one run:
+ * - BIRD originates 1,000 / 10,000 routes per family (dual): time from
+ *   `birdc enable` until all are in a node's kernel, against `ip -batch` of
+ *   the same routes into a fresh namespace;
+ * - agent RSS with 10,000 routes per family installed (raw: the same agent
+ *   before the routes came), and gobgpd's RSS (raw: BIRD holding the same routes);
+ * - churn: 100 simulated Node objects added then deleted through the API,
+ *   time until the node's gobgpd has (and then no longer has) their peers,
+ *   against the gobgp CLI adding and deleting the same neighbors.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureExecutable } from '../../build/pipeline.ts';
+import {
+  CLUSTER_ASN,
+  ROUTER_INDEX,
+  bulkPrefixes,
+  gobgpNeighborCount,
+  kernelRouteCount,
+  startCluster,
+  underlay,
+  waitFor,
+  type Cluster,
+  type Family,
+} from '../helpers/bgp-peers.ts';
+import { rssKb } from '../helpers/krouter-process.ts';
+import { createNetns, deleteNetns, inNetns, requireRoot } from '../helpers/netns.ts';
+import { startProcess, stopProcess } from '../helpers/processes.ts';
+import type { BenchRow } from './run.ts';
+
+const FAMS: Family[] = ['ipv4', 'ipv6'];
+const LIMIT_MS = 300_000;
+
+function ms(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** `ip -batch` of the same routes (via the same next hops) into a fresh namespace. */
+function rawIpBatch(prefixes: Record<Family, string[]>): number {
+  const ns = createNetns('rbraw');
+  try {
+    inNetns(ns, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
+    inNetns(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    inNetns(ns, 'ip', ['link', 'set', 'eth1', 'up']);
+    inNetns(ns, 'ip', ['addr', 'add', `${underlay(1).ipv4}/24`, 'dev', 'eth0']);
+    inNetns(ns, 'ip', ['addr', 'add', `${underlay(1).ipv6}/64`, 'dev', 'eth0', 'nodad']);
+    const via = underlay(ROUTER_INDEX);
+    const lines: string[] = [];
+    for (const f of FAMS) for (const p of prefixes[f]) lines.push(`${f === 'ipv6' ? '-6 ' : ''}route replace ${p} via ${via[f]} proto 201`);
+    const file = path.join(os.tmpdir(), `krouter-rb-${process.pid}.batch`);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    const t = process.hrtime.bigint();
+    execFileSync('ip', ['-n', ns, '-batch', file]);
+    const elapsed = ms(t);
+    fs.rmSync(file, { force: true });
+    return elapsed;
+  } finally {
+    deleteNetns(ns);
+  }
+}
+
+async function untilCounts(c: Cluster, want: number): Promise<void> {
+  const node = c.nodes[0]!;
+  await waitFor(
+    `${want} krouter routes per family in ${node.name}`,
+    async () => {
+      for (const f of FAMS) if ((await kernelRouteCount(node.ns, f)) !== want) return undefined;
+      return true;
+    },
+    LIMIT_MS,
+    20,
+  );
+}
+
+async function bulk(binary: string, count: number): Promise<BenchRow[]> {
+  const prefixes = { ipv4: bulkPrefixes('ipv4', count), ipv6: bulkPrefixes('ipv6', count) };
+  const c = await startCluster(
+    { tag: 'rb', mode: 'dual', nodes: 1, router: 'bird', bulk: prefixes },
+    { command: binary, args: [] },
+  );
+  const rows: BenchRow[] = [];
+  try {
+    // Sessions up and the router's own prefix installed: the baseline.
+    await untilCounts(c, 1);
+    const agentBefore = rssKb(c.nodes[0]!.agent.pid);
+    const t = process.hrtime.bigint();
+    await c.router!.enableBulk();
+    await untilCounts(c, count + 1);
+    const krouter = ms(t);
+    const raw = rawIpBatch(prefixes);
+    rows.push({
+      benchmark: `router: ${count} routes/family from BIRD -> kernel (2 families)`,
+      krouter,
+      raw,
+      unit: 'ms',
+      ...(count === 1000 ? { target: '<= 2000 ms' } : {}),
+    });
+    if (count === 10000) {
+      // Let the agent settle (a resync, GC) before reading memory.
+      await new Promise((r) => setTimeout(r, 3000));
+      const gobgpd = c.gobgpdPid(c.nodes[0]!);
+      rows.push({
+        benchmark: 'router: agent RSS, 10000 routes/family installed (raw: same agent before)',
+        krouter: rssKb(c.nodes[0]!.agent.pid) / 1024,
+        raw: agentBefore / 1024,
+        unit: 'MB',
+        target: '<= 150 MB',
+      });
+      rows.push({
+        benchmark: 'router: gobgpd RSS, 10000 routes/family (raw: BIRD with the same routes)',
+        krouter: gobgpd ? rssKb(gobgpd) / 1024 : NaN,
+        raw: rssKb(c.router!.pid) / 1024,
+        unit: 'MB',
+      });
+    }
+  } finally {
+    await c.stop();
+  }
+  return rows;
+}
+
+function gobgpCli(socket: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile('gobgp', ['--target', `unix://${socket}`, ...args], (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve())),
+  );
+}
+
+/** gobgp CLI adding then deleting the same neighbors on a fresh gobgpd. */
+async function rawChurn(addresses: string[]): Promise<{ add: number; del: number }> {
+  const ns = createNetns('rbgo');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krouter-rbgo-'));
+  const socket = path.join(dir, 'gobgp.sock');
+  const child = startProcess('ip', ['netns', 'exec', ns, 'gobgpd', '--api-hosts', `unix://${socket}`, '--pprof-disable']);
+  try {
+    await waitFor('gobgpd socket', async () => (fs.existsSync(socket) ? true : undefined), 20_000);
+    await waitFor('gobgp global', async () => ((await gobgpCli(socket, ['global', 'as', '64512', 'router-id', '198.18.100.1'])), true), 20_000);
+    let t = process.hrtime.bigint();
+    for (const a of addresses) await gobgpCli(socket, ['neighbor', 'add', a, 'as', String(CLUSTER_ASN)]);
+    const add = ms(t);
+    t = process.hrtime.bigint();
+    for (const a of addresses) await gobgpCli(socket, ['neighbor', 'del', a]);
+    const del = ms(t);
+    return { add, del };
+  } finally {
+    await stopProcess(child);
+    deleteNetns(ns);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function churn(binary: string): Promise<BenchRow[]> {
+  const SIM = 100;
+  const c = await startCluster({ tag: 'rc', mode: 'dual', nodes: 1, router: 'none' }, { command: binary, args: [] });
+  try {
+    const node = c.nodes[0]!;
+    await waitFor('agent gobgpd', async () => ((await gobgpNeighborCount(node.socket)) === 0 ? true : undefined), 60_000);
+    // Simulated nodes on the underlay (never answering), with pod CIDRs per family.
+    const sims = Array.from({ length: SIM }, (_, k) => {
+      const obj = c.nodeObject(10 + k) as { metadata: { name: string } };
+      obj.metadata.name = `sim-${k}`;
+      return obj;
+    });
+    let t = process.hrtime.bigint();
+    await Promise.all(sims.map((o) => c.createNode(o)));
+    await waitFor('peers added', async () => ((await gobgpNeighborCount(node.socket)) === SIM * 2 ? true : undefined), LIMIT_MS, 20);
+    const add = ms(t);
+    t = process.hrtime.bigint();
+    await Promise.all(sims.map((o) => c.deleteNode(o.metadata.name)));
+    await waitFor('peers removed', async () => ((await gobgpNeighborCount(node.socket)) === 0 ? true : undefined), LIMIT_MS, 20);
+    const del = ms(t);
+    const raw = await rawChurn(sims.flatMap((_, k) => FAMS.map((f) => underlay(10 + k)[f])));
+    return [
+      { benchmark: `router churn: ${SIM} nodes added (dual) -> ${SIM * 2} peers (raw: gobgp neighbor add)`, krouter: add, raw: raw.add, unit: 'ms' },
+      { benchmark: `router churn: ${SIM} nodes deleted -> 0 peers (raw: gobgp neighbor del)`, krouter: del, raw: raw.del, unit: 'ms' },
+    ];
+  } finally {
+    await c.stop();
+  }
+}
+
+export default async function routerBench(): Promise<BenchRow[]> {
+  requireRoot();
+  const binary = await ensureExecutable();
+  const rows: BenchRow[] = [];
+  for (const count of [1000, 10000]) rows.push(...(await bulk(binary, count)));
+  rows.push(...(await churn(binary)));
+  return rows;
+}
