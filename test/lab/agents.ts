@@ -39,6 +39,8 @@ export function renderNodeConfig(spec: LabSpec, node: string): Record<string, un
       peerRouters:
         spec.router === 'none' ? [] : Object.values(routerUnderlay(spec)).map((address) => ({ address, asn: ROUTER_ASN })),
       serviceClusterIPRanges: Object.values(cidrs.services),
+      // What a test or a person asked for (`up --router-config`) wins over the lab's defaults.
+      ...(spec.routerConfig ?? {}),
     };
   }
   if (spec.plugins.serviceProxy) plugins['service-proxy'] = { enabled: true };

@@ -19,7 +19,7 @@ import {
   type LabRouter,
   type LabSpec,
 } from './config.ts';
-import { down, StepError, up } from './lifecycle.ts';
+import { down, restartAgent, StepError, up } from './lifecycle.ts';
 import { listNetns } from './proc.ts';
 import { routerControlArgv } from './router/index.ts';
 import { loadLabState, type LabState } from './state.ts';
@@ -72,18 +72,56 @@ export interface UpFlags {
   router: LabRouter;
   routerKernelRoutes?: boolean;
   plugins?: string;
+  /** JSON object merged over the lab's plugins.router section. */
+  routerConfig?: string;
+  /** `NODE:KEY=VALUE`, repeatable. */
+  nodeAnnotation?: string[];
+}
+
+/** `--router-config JSON`: a JSON object whose keys are merged over the lab's `plugins.router` section. */
+export function parseRouterConfig(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--router-config: not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError('--router-config: must be a JSON object of plugins.router keys, e.g. \'{"gracefulRestart":{"enabled":true}}\'');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `--node-annotation NODE:KEY=VALUE` (repeatable) -> annotations per node. */
+export function parseNodeAnnotations(items: string[] | undefined, nodes: string[]): Record<string, Record<string, string>> | undefined {
+  if (!items?.length) return undefined;
+  const out: Record<string, Record<string, string>> = {};
+  for (const item of items) {
+    const m = /^([^:=]+):([^=]+)=(.*)$/s.exec(item);
+    if (!m) throw new UsageError(`--node-annotation ${JSON.stringify(item)}: expected NODE:KEY=VALUE`);
+    const [, node, key, value] = m as unknown as [string, string, string, string];
+    if (!nodes.includes(node)) throw new UsageError(`--node-annotation ${JSON.stringify(item)}: unknown node ${JSON.stringify(node)} (nodes: ${nodes.join(', ')})`);
+    (out[node] ??= {})[key] = value;
+  }
+  return out;
 }
 
 export function specFromFlags(flags: UpFlags): LabSpec {
+  const nodes = nodeNames(flags.nodes);
+  const routerConfig = parseRouterConfig(flags.routerConfig);
+  const nodeAnnotations = parseNodeAnnotations(flags.nodeAnnotation, nodes);
   return {
     family: flags.family,
-    nodes: nodeNames(flags.nodes),
+    nodes,
     router: flags.router,
     stateDir: defaultStateDir(),
     repoRoot,
     krouterBin: path.resolve(process.env.KROUTER_BIN || path.join(repoRoot, 'dist', 'krouter')),
     plugins: parsePlugins(flags.plugins),
     routerKernelRoutes: !!flags.routerKernelRoutes,
+    ...(routerConfig ? { routerConfig } : {}),
+    ...(nodeAnnotations ? { nodeAnnotations } : {}),
   };
 }
 
@@ -209,8 +247,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--router <kind>', 'external BGP router').choices(['bird', 'frr', 'none']).default('bird'))
     .option('--router-kernel-routes', 'the external router installs learned pod routes into its kernel (BIRD only)')
     .option('--plugins <list>', 'krouter plugins the agents run (default: every built-in plugin)')
+    .option('--router-config <json>', 'JSON object merged over every agent\'s plugins.router config, e.g. \'{"gracefulRestart":{"enabled":true}}\'')
+    .option('--node-annotation <NODE:KEY=VALUE>', 'an annotation the Node is registered with (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: UpFlags) => {
       await cmdUp(flags);
+    });
+
+  program
+    .command('restart-agent')
+    .description("stop a node's krouter agent (SIGTERM, or SIGKILL with --kill) and start it again; waits until it is healthy")
+    .argument('<node>', 'node name (node-1 ...)')
+    .option('--kill', 'kill it with SIGKILL (no clean stop)')
+    .action(async (node: string, opts: { kill?: boolean }) => {
+      const state = requireLab();
+      if (!state.spec.nodes.includes(node)) throw new UsageError(`unknown node ${JSON.stringify(node)} (nodes: ${state.spec.nodes.join(', ')})`);
+      await restartAgent({ stateDir: state.spec.stateDir, node, signal: opts.kill ? 'SIGKILL' : 'SIGTERM', log: say });
     });
 
   program

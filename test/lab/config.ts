@@ -35,6 +35,10 @@ export interface LabSpec {
   plugins: { cni: boolean; router: boolean; serviceProxy: boolean; firewall: boolean };
   /** The external router installs the pod routes it learns into its own kernel (for pod egress without NAT). */
   routerKernelRoutes: boolean;
+  /** Extra keys merged over the lab's `plugins.router` section of every node's config (`up --router-config JSON`). */
+  routerConfig?: Record<string, unknown>;
+  /** Annotations each node's Node object is registered with (`up --node-annotation NODE:KEY=VALUE`). */
+  nodeAnnotations?: Record<string, Record<string, string>>;
 }
 
 export const CLUSTER_ASN = 64512;

@@ -91,7 +91,7 @@ async function registerNode(apiUrl: string, spec: LabSpec, node: string): Promis
     ...Object.values(nodeUnderlayByName(spec, node)).map((address) => ({ type: 'InternalIP', address })),
     { type: 'Hostname', address: node },
   ];
-  await apiRequest(apiUrl, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+  await apiRequest(apiUrl, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, ...(spec.nodeAnnotations?.[node] ? { annotations: spec.nodeAnnotations[node] } : {}) } });
   // A merge patch of status: the controllers may already be writing the Node (pod CIDRs).
   await apiRequest(apiUrl, 'PATCH', `/api/v1/nodes/${node}/status`, { status: { addresses } });
 }

@@ -402,3 +402,37 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
   }
   return result;
 }
+
+/**
+ * Stops a node's agent by its recorded PID (SIGTERM with a grace period, or
+ * SIGKILL: an agent dying without cleaning up) and starts a new one with the
+ * same config, recorded in lab.json in place of the old one; resolves when
+ * the new agent's /healthz answers 200.
+ */
+export async function restartAgent(opts: { stateDir: string; node: string; signal: 'SIGTERM' | 'SIGKILL'; log: Log }): Promise<RecordedProcess> {
+  const { stateDir, node, log } = opts;
+  const state = loadLabState(stateDir);
+  if (!state) throw new Error(`no lab in ${stateDir}`);
+  const name = `agent ${node}`;
+  const old = state.processes.find((p) => p.name === name);
+  if (old && isRecordedAlive(old)) {
+    log(`${name}: ${opts.signal} to pid ${old.pid}`);
+    if (opts.signal === 'SIGKILL') {
+      try {
+        process.kill(old.pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+      while (isRecordedAlive(old)) await sleep(10);
+    } else {
+      await stopRecorded(old, 4000);
+    }
+  }
+  const agent = startAgent(state.spec, node);
+  state.processes = [...state.processes.filter((p) => p !== old), agent];
+  saveLabState(state);
+  log(`${name}: started pid ${agent.pid}, log ${agent.log}`);
+  await waitFor(`${name} health (${agentHealthUrl()} in ${nodeNetns(node)})`, () => agentHealth(node) === 200, { limitMs: 60_000, process: agent, intervalMs: 100 });
+  log(`${name}: healthy`);
+  return agent;
+}

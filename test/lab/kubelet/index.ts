@@ -158,13 +158,22 @@ export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: 
     ],
     nodeInfo: { kubeletVersion: 'v1.30.0-krlab', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch },
   });
+  // Annotations asked for at `lab up` (e.g. BGP route-reflector roles) are there before the node's agent first reads the Node.
+  const annotations = spec.nodeAnnotations?.[node];
   const existingNode = await client.tryGet(R.nodes, undefined, node);
   if (!existingNode) {
     try {
-      await client.create(R.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' } } });
+      await client.create(R.nodes, {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' }, ...(annotations ? { annotations } : {}) },
+      });
     } catch (e) {
       if (!(e instanceof KubeError && e.code === 409)) throw e;
+      if (annotations) await client.patch(R.nodes, undefined, node, { metadata: { annotations } });
     }
+  } else if (annotations) {
+    await client.patch(R.nodes, undefined, node, { metadata: { annotations } });
   }
   await client.patch(R.nodes, undefined, node, { status: nodeStatus(false) }, 'status');
   const nodeReady = waitConflist().then(async (l) => {
