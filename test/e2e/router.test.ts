@@ -1,0 +1,161 @@
+/**
+ * The router plugin end to end on the lab, in each of ipv4, ipv6 and dual
+ * (3 nodes, BIRD as the external router), one lab per mode:
+ * - `lab check` passes, cross-node pod to pod TCP and UDP over every family;
+ * - each node's gobgp RIB per family holds exactly the pod CIDRs of that
+ *   family (and the router's prefix of it) with next hops of that family,
+ *   and both RIBs answer in single-family modes too;
+ * - BIRD learns every node's pod CIDR per family from that node only, via
+ *   the node's own address;
+ * - the router's originated prefix is installed on every node, its default
+ *   route is not;
+ * - a node deleted from the API: its pod routes leave every other node's
+ *   kernel and BIRD.
+ * Root: the lab makes namespaces and links.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { familyOf, type Family } from '../../sdk/src/families.ts';
+import { requireRoot } from '../helpers/netns.ts';
+import { gobgpRib, nodeKrouterRoutes, kernelRoutes, routerRoutes, type RouterRoute } from '../lab/bgp-inspect.ts';
+import { families, loadLabState, nodeNetns, routerOriginated, routerUnderlay, type LabSpec } from '../lab/config.ts';
+import { runDemoWorkloads } from '../lab/demo.ts';
+import { labCli, labNodes, until, type LabNodeInfo } from '../lab/testing.ts';
+
+const ALL: Family[] = ['ipv4', 'ipv6'];
+
+interface CheckJson {
+  ok: boolean;
+  rows: Array<{ from: string; to: string; kind: string; family: Family; proto: 'tcp' | 'udp'; result: string; detail: string; host: string }>;
+}
+
+/** BGP routes BIRD learned from the nodes (not what it originates). */
+const learnedAtRouter = (spec: LabSpec, f: Family): RouterRoute[] => routerRoutes(spec, f).filter((r) => r.fromBgp);
+
+for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
+  describe(`router e2e: pod routes over BGP (${mode}, 3 nodes, BIRD)`, function () {
+    this.timeout(300_000);
+    let stateDir: string | undefined;
+    let spec: LabSpec;
+    let nodes: LabNodeInfo[];
+    let fams: Family[];
+
+    before(async function () {
+      requireRoot();
+      stateDir = mkdtempSync(path.join(os.tmpdir(), `krlab-router-${mode}-`));
+      labCli(stateDir, ['up', '--family', mode, '--nodes', '3', '--router', 'bird']);
+      const state = loadLabState(stateDir)!;
+      spec = state.spec;
+      fams = families(spec);
+      await runDemoWorkloads(state, () => undefined);
+      nodes = await labNodes(spec);
+      assert.deepEqual(nodes.map((n) => n.name), spec.nodes);
+      for (const n of nodes) for (const f of fams) assert.ok(n.podCidrs[f] && n.addresses[f], `${n.name} has a ${f} pod CIDR and address`);
+    });
+
+    after(function () {
+      if (!stateDir) return;
+      try {
+        labCli(stateDir, ['down']);
+      } finally {
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    });
+
+    it('`lab check` passes: cross-node pod to pod TCP and UDP over every enabled family', function () {
+      // The CLI exits non-zero when an expected path fails: labCli throws with the matrix.
+      const out = labCli(stateDir!, ['check', '--json']);
+      const res = JSON.parse(out) as CheckJson;
+      assert.equal(res.ok, true, out);
+      for (const f of fams) {
+        for (const proto of ['tcp', 'udp'] as const) {
+          const rows = res.rows.filter((r) => r.kind === 'cross-node' && r.family === f && r.proto === proto);
+          // 6 pods, 4 on other nodes each, one port per protocol.
+          assert.equal(rows.length, 6 * 4, `cross-node ${f}/${proto} probes`);
+          assert.deepEqual(rows.filter((r) => r.result !== 'ok').map((r) => `${r.from} -> ${r.to} ${r.host}: ${r.result} ${r.detail}`), []);
+        }
+      }
+      for (const f of ALL.filter((x) => !fams.includes(x))) assert.equal(res.rows.filter((r) => r.family === f).length, 0, `no ${f} probes in ${mode}`);
+    });
+
+    it("each node's gobgp RIB per family holds exactly that family's pod CIDRs and the router's prefix, next hops of that family; both RIBs answer", function () {
+      const originated = routerOriginated(spec);
+      const router = routerUnderlay(spec);
+      for (const node of nodes) {
+        for (const f of ALL) {
+          // Throws on "address family not supported": both must answer in every mode.
+          const rib = gobgpRib(spec, node.name, f);
+          if (!fams.includes(f)) {
+            assert.deepEqual(rib, [], `${node.name}: ${f} RIB is empty in ${mode}`);
+            continue;
+          }
+          const want = [...nodes.map((n) => n.podCidrs[f]!), originated[f]!].sort();
+          assert.deepEqual([...new Set(rib.map((p) => p.prefix))].sort(), want, `${node.name}: ${f} RIB prefixes`);
+          for (const p of rib) {
+            assert.equal(familyOf(p.nextHop), f, `${node.name}: ${p.prefix} next hop ${p.nextHop} is ${f}`);
+            assert.equal(familyOf(p.prefix), f, `${node.name}: ${p.prefix} is in the ${f} RIB`);
+          }
+          for (const owner of nodes) {
+            const best = rib.filter((p) => p.prefix === owner.podCidrs[f] && p.best);
+            assert.deepEqual(best.map((p) => p.nextHop), [owner.addresses[f]], `${node.name}: best path of ${owner.name}'s ${f} pod CIDR via ${owner.name}`);
+          }
+          const ext = rib.filter((p) => p.prefix === originated[f] && p.best);
+          assert.deepEqual(ext.map((p) => p.nextHop), [router[f]], `${node.name}: ${originated[f]} via the router`);
+        }
+      }
+    });
+
+    it("BIRD learns every node's pod CIDR per family from that node only, via the node's own address", function () {
+      for (const f of fams) {
+        const learned = learnedAtRouter(spec, f);
+        const got = learned.map((r) => `${r.prefix} from ${r.source} via ${r.nextHop}`).sort();
+        // Sessions are named node_<i>_v4|v6 (test/lab/router/model.ts); exactly one route per node.
+        const want = nodes.map((n, i) => `${n.podCidrs[f]} from node_${i + 1}_v${f === 'ipv4' ? 4 : 6} via ${n.addresses[f]}`).sort();
+        assert.deepEqual(got, want, `BIRD ${f} routes learned over BGP`);
+      }
+    });
+
+    it("every node installs the other nodes' pod CIDRs and the router's prefix, never its default route", function () {
+      const originated = routerOriginated(spec);
+      const router = routerUnderlay(spec);
+      for (const node of nodes) {
+        for (const f of fams) {
+          const routes = nodeKrouterRoutes(node.name, f);
+          const want = [
+            ...nodes.filter((n) => n !== node).map((n) => `${n.podCidrs[f]} via ${n.addresses[f]}`),
+            `${originated[f]} via ${router[f]}`,
+          ].sort();
+          assert.deepEqual(routes.map((r) => `${r.dst} via ${r.gateway}`).sort(), want, `${node.name}: ${f} krouter routes`);
+          // The node's default route is the lab's static one, not BIRD's.
+          const defaults = kernelRoutes(nodeNetns(node.name), f).filter((r) => r.dst === 'default');
+          assert.equal(defaults.length, 1, `${node.name}: one ${f} default route`);
+          assert.notEqual(defaults[0]!.protocol, '201', `${node.name}: the ${f} default route is not krouter's`);
+        }
+      }
+    });
+
+    // Changes the cluster: last.
+    it("a node deleted from the API: its pod routes leave every other node's kernel and BIRD", async function () {
+      const gone = nodes[2]!;
+      const rest = nodes.filter((n) => n !== gone);
+      labCli(stateDir!, ['kubectl', 'delete', 'node', gone.name]);
+      await until(`${gone.name}'s pod CIDRs gone from ${rest.map((n) => n.name).join(', ')} and BIRD`, () => {
+        for (const f of fams) {
+          if (learnedAtRouter(spec, f).some((r) => r.prefix === gone.podCidrs[f])) return undefined;
+          for (const n of rest) if (nodeKrouterRoutes(n.name, f).some((r) => r.dst === gone.podCidrs[f])) return undefined;
+        }
+        return true;
+      });
+      // Nothing else was disturbed: the remaining nodes still route to each other.
+      for (const n of rest) {
+        for (const f of fams) {
+          const other = rest.find((x) => x !== n)!;
+          assert.ok(nodeKrouterRoutes(n.name, f).some((r) => r.dst === other.podCidrs[f] && r.gateway === other.addresses[f]), `${n.name} still routes ${other.podCidrs[f]}`);
+          assert.deepEqual(learnedAtRouter(spec, f).map((r) => r.prefix).sort(), rest.map((x) => x.podCidrs[f]!).sort(), `BIRD ${f}`);
+        }
+      }
+    });
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * Driving a lab from tests: the lab CLI against one state directory (sync and
+ * async), a bounded wait, and the lab's Nodes as the router sees them (pod
+ * CIDRs and underlay addresses per family).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { tryFamilyOf } from '../../sdk/src/families.ts';
+import { listNodes } from './api.ts';
+import { apiServerUrl, type Family, type FamilyMap, type LabSpec } from './config.ts';
+
+const execFileP = promisify(execFile);
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = path.join(REPO, 'test', 'lab', 'cli.ts');
+
+function cliArgv(args: string[]): string[] {
+  return ['--import', 'tsx', CLI, ...args];
+}
+
+/** Runs `npm run lab -- ARGS` against `stateDir`; returns stdout, throws with stdout+stderr on a non-zero exit. */
+export function labCli(stateDir: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+  try {
+    return execFileSync(process.execPath, cliArgv(args), {
+      cwd: REPO,
+      env: { ...process.env, KROUTER_LAB_DIR: stateDir },
+      encoding: 'utf8',
+      input: opts.input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: opts.timeoutMs ?? 300_000,
+    });
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string; message: string };
+    throw new Error(`lab ${args.join(' ')}: exit ${err.status ?? '?'}\n--- stdout\n${err.stdout ?? ''}\n--- stderr\n${err.stderr ?? err.message}`);
+  }
+}
+
+/** labCli without blocking the event loop (for commands that run while the test keeps probing). */
+export async function labCliAsync(stateDir: string, args: string[], timeoutMs = 300_000): Promise<string> {
+  try {
+    const r = await execFileP(process.execPath, cliArgv(args), {
+      cwd: REPO,
+      env: { ...process.env, KROUTER_LAB_DIR: stateDir },
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: timeoutMs,
+    });
+    return r.stdout;
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string; message: string };
+    throw new Error(`lab ${args.join(' ')}: exit ${err.code ?? '?'}\n--- stdout\n${err.stdout ?? ''}\n--- stderr\n${err.stderr ?? err.message}`);
+  }
+}
+
+/**
+ * Polls `fn` until it returns something other than undefined. `limitMs` bounds
+ * waiting for a broken lab; it is not a performance assertion.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, limitMs = 60_000, intervalMs = 200): Promise<T> {
+  const end = Date.now() + limitMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+      last = undefined;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface LabNodeInfo {
+  name: string;
+  podCidrs: FamilyMap<string>;
+  addresses: FamilyMap<string>;
+}
+
+/** The lab's Nodes from the API: pod CIDR and InternalIP per family. */
+export async function labNodes(spec: LabSpec): Promise<LabNodeInfo[]> {
+  const nodes = await listNodes(apiServerUrl(spec));
+  return nodes
+    .map((n) => {
+      const podCidrs: FamilyMap<string> = {};
+      for (const c of n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])) {
+        const f = tryFamilyOf(c.split('/')[0]!) as Family | undefined;
+        if (f) podCidrs[f] = c;
+      }
+      const addresses: FamilyMap<string> = {};
+      for (const a of n.status?.addresses ?? []) {
+        const f = a.type === 'InternalIP' ? (tryFamilyOf(a.address) as Family | undefined) : undefined;
+        if (f && !addresses[f]) addresses[f] = a.address;
+      }
+      return { name: n.metadata.name, podCidrs, addresses };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
