@@ -9,6 +9,7 @@ import {
   SDK_API_VERSION,
 } from '@krouter/sdk';
 import { routerConfigSchema, type RouterConfig } from './config.ts';
+import { acceptedPerFamily, pathLines, peerRows, routeLines } from './status.ts';
 import { RouterSync } from './sync.ts';
 
 /**
@@ -50,9 +51,11 @@ export default definePlugin({
       resyncIntervalMs: config.resyncSeconds * 1000,
       sync: async () => {
         const report = await router.sync();
+        const accepted = acceptedPerFamily(await deps.bgp.listPeers());
         for (const family of deps.families.enabled) {
           advertised.set({ family }, report.paths.filter((p) => deps.families.familyOf(p.prefix) === family).length);
           installed.set({ family }, report.routes[family].length);
+          received.set({ family }, accepted[family]);
         }
       },
     });
@@ -82,20 +85,14 @@ export default definePlugin({
       },
       async status() {
         const peers = await deps.bgp.listPeers().catch(() => []);
-        const rx = { ipv4: 0, ipv6: 0 };
-        for (const p of peers) {
-          for (const [fam, c] of Object.entries(p.families)) {
-            if (fam === 'ipv4' || fam === 'ipv6') rx[fam] += c.accepted;
-          }
-        }
-        for (const family of deps.families.enabled) received.set({ family }, rx[family]);
+        const families = deps.families.enabled;
         return {
           asn: router.last.global?.asn,
           routerId: router.last.global?.routerId,
-          peers,
-          advertised: router.last.paths,
-          routes: router.last.routes,
-          errors: router.last.errors,
+          peers: peerRows(peers, families, Date.now() / 1000),
+          advertised: pathLines(router.last.paths),
+          routes: routeLines(router.last.routes, families),
+          ...(router.last.errors.length ? { errors: router.last.errors } : {}),
         };
       },
       async cleanup() {

@@ -329,3 +329,25 @@ describe('router export policy', () => {
     });
   });
 });
+
+describe('router status', () => {
+  it('shows peers like gobgp neighbor, per family, and routes as lines', async () => {
+    const { peerRows, routeLines, formatUptime } = await import('../../plugins/router/status.ts');
+    const rows = peerRows(
+      [
+        { address: '198.18.0.12', asn: 64512, state: 'established', uptime: 1000, families: { ipv4: { received: 2, accepted: 1, advertised: 1 } } },
+        { address: 'fd00:18::c', asn: 64512, state: 'active', families: { ipv6: { received: 0, accepted: 0, advertised: 0 } } },
+      ],
+      ['ipv4', 'ipv6'],
+      1000 + 3723,
+    );
+    assert.deepEqual(rows, [
+      { peer: '198.18.0.12', asn: 64512, state: 'established', uptime: '01:02:03', 'ipv4 received/accepted': '2/1' },
+      { peer: 'fd00:18::c', asn: 64512, state: 'active', uptime: '-', 'ipv6 received/accepted': '0/0' },
+    ]);
+    assert.equal(formatUptime(90061), '1d 01:01:01');
+    assert.deepEqual(routeLines({ ipv4: [{ dst: '198.19.2.0/24', via: '198.18.0.12' }], ipv6: [] }, ['ipv4']), {
+      ipv4: ['198.19.2.0/24 via 198.18.0.12'],
+    });
+  });
+});
