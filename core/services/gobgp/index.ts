@@ -305,7 +305,11 @@ export class GobgpService implements Gobgp {
     const running = res.global;
     if (!running || !Number(running.asn)) return 'none';
     const want = encodeGlobal(this.global!);
-    const sorted = (a: unknown) => [...((a as string[] | undefined) ?? [])].sort().join(',');
+    // gobgpd fills in its default listeners when none are given.
+    const sorted = (a: unknown) => {
+      const list = (a as string[] | undefined) ?? [];
+      return (list.length ? [...list] : ['0.0.0.0', '::']).sort().join(',');
+    };
     const recorded = this.readState().global;
     const same =
       Number(running.asn) === want.asn &&
