@@ -274,14 +274,20 @@ export class RouterSync {
     return this.last;
   }
 
-  /** Import policy per family: never accept a default route or a service range from a peer. */
+  /**
+   * Import policy per family: never accept a default route or a service range
+   * from a peer. gobgpd runs the global import policy on locally originated
+   * paths too, so the statements match only paths from a neighbor (any
+   * address): else the service VIPs this node advertises would be dropped.
+   */
   private importPolicy(families: readonly Family[]) {
+    const fromPeers = ['0.0.0.0/0', '::/0'];
     const excluded = [...this.config.serviceClusterIPRanges, ...this.config.serviceExternalIPRanges];
     const defaults = families.map((f) => (f === 'ipv4' ? '0.0.0.0/0' : '::/0'));
     return {
       name: 'krouter-import',
       statements: [
-        { prefixes: defaults.map((prefix) => ({ prefix, maskLengthMin: 0, maskLengthMax: 0 })), action: 'reject' as const },
+        { prefixes: defaults.map((prefix) => ({ prefix, maskLengthMin: 0, maskLengthMax: 0 })), neighbors: fromPeers, action: 'reject' as const },
         ...(excluded.length
           ? [
               {
@@ -289,6 +295,7 @@ export class RouterSync {
                   const c = parseCidr(prefix, undefined, { allowHostBits: true });
                   return { prefix: c.text, maskLengthMin: c.prefixLength, maskLengthMax: c.family === 'ipv4' ? 32 : 128 };
                 }),
+                neighbors: fromPeers,
                 action: 'reject' as const,
               },
             ]

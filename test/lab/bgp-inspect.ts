@@ -50,6 +50,9 @@ export interface BgpNeighbor {
   state: string;
 }
 
+/** gobgp's session states (its API enum; `neighbor -j` prints the number). */
+const SESSION_STATES = ['unknown', 'idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'];
+
 /** A node's BGP neighbors (`gobgp neighbor -j`). */
 export function gobgpNeighbors(spec: Pick<LabSpec, 'stateDir'>, node: string): BgpNeighbor[] {
   const sock = nodePaths(spec, node).gobgpSocket;
@@ -58,7 +61,7 @@ export function gobgpNeighbors(spec: Pick<LabSpec, 'stateDir'>, node: string): B
   return list.map((n) => ({
     address: n.state?.neighbor_address ?? n.conf?.neighbor_address ?? '',
     asn: Number(n.state?.peer_asn ?? n.conf?.peer_asn ?? 0),
-    state: String(n.state?.session_state ?? ''),
+    state: typeof n.state?.session_state === 'number' ? (SESSION_STATES[n.state.session_state] ?? String(n.state.session_state)) : String(n.state?.session_state ?? '').toLowerCase(),
   }));
 }
 
