@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@krouter/sdk';
-import { GobgpdSupervisor, backoffMs, socketIsLive, type ReadyInfo } from '../../core/services/gobgp/supervisor.ts';
+import { spawn } from 'node:child_process';
+import { GobgpdSupervisor, backoffMs, parsePidFile, renderPidFile, socketIsLive, type ReadyInfo } from '../../core/services/gobgp/supervisor.ts';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
@@ -122,5 +123,121 @@ describe('gobgpd supervisor', function () {
     assert.ok(sup.pid);
     assert.equal(existsSync(socketPath), false, 'stale socket removed');
     await sup.stop();
+  });
+
+  it('reads and writes its pid file: gobgpd PID first, then the supervising process', () => {
+    const f = { pid: 123, owner: { pid: 45, startTime: '6789' } };
+    assert.equal(renderPidFile(f), '123\nowner 45 6789\n');
+    assert.deepEqual(parsePidFile(renderPidFile(f)), f);
+    assert.deepEqual(parsePidFile('77\n'), { pid: 77 });
+    assert.equal(parsePidFile('nonsense'), undefined);
+  });
+
+  describe('adoption of a gobgpd left running', () => {
+    /**
+     * Stands in for a gobgpd a previous agent left behind: argv[0] is "gobgpd"
+     * and it serves the unix socket named after --api-hosts.
+     */
+    function orphanGobgpd(socketPath: string) {
+      const script = path.join(dir, 'serve.py');
+      writeFileSync(
+        script,
+        'import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[2][len("unix://"):])\ns.listen(8)\n' +
+          'while True:\n    c, _ = s.accept()\n    c.close()\n',
+      );
+      const child = spawn('bash', ['-c', `exec -a gobgpd /usr/bin/python3 "$0" "$@"`, script, '--api-hosts', `unix://${socketPath}`, '--pprof-disable'], {
+        stdio: 'ignore',
+      });
+      return child;
+    }
+
+    it('adopts a live gobgpd named by the pid file whose supervisor is gone, restarts it as its own when it dies', async () => {
+      const socketPath = path.join(dir, 'adopt.sock');
+      const orphan = orphanGobgpd(socketPath);
+      try {
+        await until('orphan listening', () => existsSync(socketPath));
+        // Its previous supervisor: a process that has exited.
+        writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: orphan.pid!, owner: { pid: 999_999_999, startTime: '1' } }));
+        const ready: ReadyInfo[] = [];
+        const sup = new GobgpdSupervisor({
+          logger: silent,
+          socketPath,
+          binary: fakeGobgpd,
+          probe: async () => undefined,
+          onReady: async (info) => {
+            ready.push(info);
+          },
+          minBackoffMs: 10,
+        });
+        await sup.start();
+        assert.deepEqual(ready, [{ pid: orphan.pid, restart: false, adopted: true, previousState: true }]);
+        assert.equal(sup.pid, orphan.pid);
+        assert.equal(sup.adopted, true);
+        assert.equal(parsePidFile(readFileSync(`${socketPath}.pid`, 'utf8'))?.owner?.pid, process.pid, 'the pid file names the new supervisor');
+
+        // A second supervisor on the same socket is refused while this one lives.
+        const second = new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined });
+        await assert.rejects(second.start(), /held by another live process.*still supervised by this process/);
+
+        orphan.kill('SIGKILL');
+        await until('restart after the adopted gobgpd died', () => ready.length === 2);
+        assert.deepEqual({ ...ready[1], pid: 0 }, { pid: 0, restart: true, adopted: false, previousState: true });
+        assert.notEqual(sup.pid, orphan.pid);
+        assert.equal(sup.adopted, false);
+        await sup.stop();
+        assert.equal(existsSync(`${socketPath}.pid`), false, 'a clean stop leaves no pid file');
+      } finally {
+        orphan.kill('SIGKILL');
+      }
+    });
+
+    it('replaces an adopted gobgpd when onReady asks for it', async () => {
+      const socketPath = path.join(dir, 'replace.sock');
+      const orphan = orphanGobgpd(socketPath);
+      const exited = new Promise((r) => orphan.once('exit', r));
+      try {
+        await until('orphan listening', () => existsSync(socketPath));
+        writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: orphan.pid! }));
+        const ready: ReadyInfo[] = [];
+        const sup = new GobgpdSupervisor({
+          logger: silent,
+          socketPath,
+          binary: fakeGobgpd,
+          probe: async () => undefined,
+          onReady: async (info) => {
+            ready.push(info);
+            return info.adopted ? 'replace' : undefined;
+          },
+        });
+        await sup.start();
+        await exited;
+        assert.deepEqual(
+          ready.map((r) => [r.adopted, r.previousState]),
+          [
+            [true, true],
+            [false, true],
+          ],
+        );
+        assert.notEqual(sup.pid, orphan.pid);
+        await sup.stop();
+      } finally {
+        orphan.kill('SIGKILL');
+      }
+    });
+
+    it('refuses a live socket whose pid file is missing or names another program', async () => {
+      const socketPath = path.join(dir, 'foreign.sock');
+      const server = net.createServer().listen(socketPath);
+      await new Promise((r) => server.once('listening', r));
+      try {
+        const sup = () => new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined });
+        await assert.rejects(sup().start(), /held by another live process.*no readable .*\.pid/);
+        // This test process is alive but is not a gobgpd serving the socket.
+        writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: process.pid }));
+        await assert.rejects(sup().start(), /held by another live process.*is not a gobgpd serving this socket/);
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+    });
   });
 });
