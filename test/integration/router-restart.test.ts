@@ -322,6 +322,12 @@ describe('router restarts are hitless (dual stack, dist/krouter, graceful restar
   it('(a) agent A killed with SIGKILL and restarted: the new agent adopts its gobgpd, B never loses A\'s prefixes', async () => {
     const gobgpdBefore = gobgpdPid('a');
     assert.ok(gobgpdBefore && isAlive(gobgpdBefore), 'A runs a gobgpd named by its pid file');
+    // Leftovers of an earlier config in A's gobgpd (paths and a peer the new agent does not want).
+    const STRAY = { ipv4: '198.19.112.0/24', ipv6: 'fd00:119:112::/64' };
+    await gobgp('a', 'global', 'rib', '-a', 'ipv4', 'add', STRAY.ipv4, 'nexthop', NODES.a.ipv4);
+    await gobgp('a', 'global', 'rib', '-a', 'ipv6', 'add', STRAY.ipv6, 'nexthop', NODES.a.ipv6);
+    await gobgp('a', 'neighbor', 'add', '198.18.110.99', 'as', '64512');
+    await waitFor('B learns the stray paths', async () => (await missingInRib('b', STRAY)).length === 0);
     const sessionsBefore = await sessionsOnB();
 
     const rib = sampler(() => missingInRib('b', NODES.a.pod));
@@ -361,6 +367,9 @@ describe('router restarts are hitless (dual stack, dist/krouter, graceful restar
     assert.ok(adopted, agent.output());
     assert.equal(gobgpdBefore, adopted.pid);
     assert.ok(!entries.some((e) => e.gobgpd === 'Add a peer configuration' || e.gobgpd === 'Update PeerConfig'), agent.output());
+    // The new agent removed what it does not want: B loses the stray paths, A's gobgpd the stray peer.
+    await waitFor('stray paths withdrawn from B', async () => (await missingInRib('b', STRAY)).length === 2);
+    await waitFor('stray peer removed from A', async () => !(await gobgp('a', 'neighbor')).includes('198.18.110.99'));
     await converged();
   });
 
