@@ -49,7 +49,7 @@ function rawIpBatch(prefixes: Record<Family, string[]>): number {
     inNetns(ns, 'ip', ['addr', 'add', `${underlay(1).ipv6}/64`, 'dev', 'eth0', 'nodad']);
     const via = underlay(ROUTER_INDEX);
     const lines: string[] = [];
-    for (const f of FAMS) for (const p of prefixes[f]) lines.push(`${f === 'ipv6' ? '-6 ' : ''}route replace ${p} via ${via[f]} proto 201`);
+    for (const f of FAMS) for (const p of prefixes[f]) lines.push(`route replace ${p} via ${via[f]} proto 201`);
     const file = path.join(os.tmpdir(), `krouter-rb-${process.pid}.batch`);
     fs.writeFileSync(file, `${lines.join('\n')}\n`);
     const t = process.hrtime.bigint();
@@ -90,6 +90,7 @@ async function bulk(binary: string, count: number): Promise<BenchRow[]> {
     await c.router!.enableBulk();
     await untilCounts(c, count + 1);
     const krouter = ms(t);
+    process.stderr.write(`  ${count} routes/family: ${krouter.toFixed(0)} ms to the kernel\n`);
     const raw = rawIpBatch(prefixes);
     rows.push({
       benchmark: `router: ${count} routes/family from BIRD -> kernel (2 families)`,

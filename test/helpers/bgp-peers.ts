@@ -522,10 +522,12 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       );
       const agent = await startAgent('ip', ['netns', 'exec', ns, agentBinary.command, ...agentBinary.args, 'run', '--config', config]);
       // gobgpd is the agent's child: stop the agent first (it stops gobgpd), then anything left by PID.
+      // gobgpd runs in its own session and may outlive a killed agent: its pid file names it.
       cleanups.push(async () => {
         const children = descendants(agent.pid).map((d) => d.pid);
+        const fromFile = gobgpdPidFromFile(socket);
         await stopProcess(agent.child, 10_000);
-        for (const pid of children) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+        for (const pid of [...children, ...(fromFile ? [fromFile] : [])]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       });
       const podCidrs: Record<Family, string[]> = { ipv4: [], ipv6: [] };
       for (const f of families) podCidrs[f] = [podCidr(i)[f]];
@@ -544,7 +546,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       nodeObject,
       createNode,
       deleteNode,
-      gobgpdPid: (node) => descendants(node.agent.pid).find((d) => d.comm === 'gobgpd')?.pid,
+      gobgpdPid: (node) => descendants(node.agent.pid).find((d) => d.comm === 'gobgpd')?.pid ?? gobgpdPidFromFile(node.socket),
       stop,
     };
   } catch (e) {
@@ -555,6 +557,16 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
 
 // ---------------------------------------------------------------------------
 // Reading a node's state
+
+/** gobgpd's PID from `<socket>.pid` (first line), if the file is there. */
+export function gobgpdPidFromFile(socket: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(`${socket}.pid`, 'utf8').split('\n')[0]!.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** `gobgp global rib -a FAMILY` of a node: prefix -> next hops; throws when the CLI fails. */
 export async function gobgpRib(socket: string, family: Family): Promise<Map<string, string[]>> {

@@ -27,11 +27,10 @@ export interface DesiredRoutes {
   skipped: Array<{ prefix: string; nextHop: string; reason: SkipReason }>;
 }
 
-function insideAny(prefix: Cidr, ranges: readonly string[]): boolean {
-  return ranges.some((r) => {
-    const range = parseCidr(r, undefined, { allowHostBits: true });
-    return range.family === prefix.family && range.prefixLength <= prefix.prefixLength && cidrContains(r, prefix.network);
-  });
+function insideAny(prefix: Cidr, ranges: readonly Cidr[]): boolean {
+  return ranges.some(
+    (range) => range.family === prefix.family && range.prefixLength <= prefix.prefixLength && cidrContains(range.text, prefix.network),
+  );
 }
 
 /**
@@ -45,16 +44,28 @@ export function desiredKernelRoutes(learned: readonly BgpRoute[], ctx: RouteCont
   const skipped: DesiredRoutes['skipped'] = [];
   const own = new Set(ctx.ownPrefixes.map((p) => parseCidr(p, undefined, { allowHostBits: true }).text));
   const local = new Set(ctx.localAddresses);
+  const excluded = ctx.excluded.map((r) => parseCidr(r, undefined, { allowHostBits: true }));
+  // Thousands of routes share a handful of next hops: decide reachability once per next hop.
+  const reachable = new Map<string, boolean>();
+  const directlyReachable = (family: Family, nextHop: string): boolean => {
+    const key = `${family} ${nextHop}`;
+    let yes = reachable.get(key);
+    if (yes === undefined) {
+      yes = ctx.connected.some((c) => c.family === family && cidrContains(c.text, nextHop));
+      reachable.set(key, yes);
+    }
+    return yes;
+  };
   for (const r of learned) {
     if (!r.best || r.withdrawal || r.source === undefined) continue;
     const prefix = parseCidr(r.prefix, undefined, { allowHostBits: true });
     const skip = (reason: SkipReason) => skipped.push({ prefix: prefix.text, nextHop: r.nextHop, reason });
     if (!ctx.families.includes(prefix.family)) skip('family not enabled');
     else if (prefix.prefixLength === 0) skip('default route');
-    else if (insideAny(prefix, ctx.excluded)) skip('excluded range');
+    else if (insideAny(prefix, excluded)) skip('excluded range');
     else if (own.has(prefix.text)) skip('own prefix');
     else if (local.has(r.nextHop)) skip('own next hop');
-    else if (!ctx.connected.some((c) => c.family === prefix.family && cidrContains(c.text, r.nextHop))) skip('next hop not directly reachable');
+    else if (!directlyReachable(prefix.family, r.nextHop)) skip('next hop not directly reachable');
     else {
       routes.set(prefix.text, {
         dst: prefix.text,
