@@ -258,10 +258,11 @@ export function buildProgram(): Command {
     .description("stop a node's krouter agent (SIGTERM, or SIGKILL with --kill) and start it again; waits until it is healthy")
     .argument('<node>', 'node name (node-1 ...)')
     .option('--kill', 'kill it with SIGKILL (no clean stop)')
-    .action(async (node: string, opts: { kill?: boolean }) => {
+    .option('--kill-gobgpd', "also kill the node's gobgpd with SIGKILL (it outlives the agent otherwise)")
+    .action(async (node: string, opts: { kill?: boolean; killGobgpd?: boolean }) => {
       const state = requireLab();
       if (!state.spec.nodes.includes(node)) throw new UsageError(`unknown node ${JSON.stringify(node)} (nodes: ${state.spec.nodes.join(', ')})`);
-      await restartAgent({ stateDir: state.spec.stateDir, node, signal: opts.kill ? 'SIGKILL' : 'SIGTERM', log: say });
+      await restartAgent({ stateDir: state.spec.stateDir, node, signal: opts.kill ? 'SIGKILL' : 'SIGTERM', killGobgpd: !!opts.killGobgpd, log: say });
     });
 
   program

@@ -14,6 +14,7 @@ import {
   POD_NETNS_PREFIX,
   apiServerUrl,
   nodeNetns,
+  nodePaths,
   statePaths,
   type LabSpec,
 } from './config.ts';
@@ -409,7 +410,7 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
  * same config, recorded in lab.json in place of the old one; resolves when
  * the new agent's /healthz answers 200.
  */
-export async function restartAgent(opts: { stateDir: string; node: string; signal: 'SIGTERM' | 'SIGKILL'; log: Log }): Promise<RecordedProcess> {
+export async function restartAgent(opts: { stateDir: string; node: string; signal: 'SIGTERM' | 'SIGKILL'; killGobgpd?: boolean; log: Log }): Promise<RecordedProcess> {
   const { stateDir, node, log } = opts;
   const state = loadLabState(stateDir);
   if (!state) throw new Error(`no lab in ${stateDir}`);
@@ -428,6 +429,19 @@ export async function restartAgent(opts: { stateDir: string; node: string; signa
       await stopRecorded(old, 4000);
     }
   }
+  if (opts.killGobgpd) {
+    // gobgpd outlives its agent on purpose; this kills it too, as a crash of the whole node's BGP would.
+    const pid = gobgpdPid(nodePaths(state.spec, node).gobgpSocket);
+    if (pid === undefined) throw new Error(`${node}: no running gobgpd found for ${nodePaths(state.spec, node).gobgpSocket}`);
+    log(`${node}: SIGKILL to gobgpd pid ${pid}`);
+    const rec: RecordedProcess = { name: `gobgpd ${node}`, pid, startTime: processStartTime(pid) };
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+    while (isRecordedAlive(rec)) await sleep(10);
+  }
   const agent = startAgent(state.spec, node);
   state.processes = [...state.processes.filter((p) => p !== old), agent];
   saveLabState(state);
@@ -435,4 +449,15 @@ export async function restartAgent(opts: { stateDir: string; node: string; signa
   await waitFor(`${name} health (${agentHealthUrl()} in ${nodeNetns(node)})`, () => agentHealth(node) === 200, { limitMs: 60_000, process: agent, intervalMs: 100 });
   log(`${name}: healthy`);
   return agent;
+}
+
+/** The gobgpd serving a node's socket, from the `<socket>.pid` file the agent keeps, checked against its command line. */
+function gobgpdPid(socket: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(`${socket}.pid`, 'utf8').split('\n')[0]!.trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return path.basename(cmdline[0] ?? '') === 'gobgpd' && cmdline.some((a) => a.includes(socket)) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
