@@ -3,7 +3,8 @@
  * run --config <state>/nodes/<node>/config.yaml`. Config rendering is pure;
  * starting is a detached process whose output goes to <state>/logs/<node>.log.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { stringify } from 'yaml';
 import {
   AGENT_HEALTH_PORT,
@@ -92,4 +93,19 @@ export function missingPodRoutes(node: string, otherCidrs: string[]): string[] {
 /** The agent's /healthz status code seen from inside its node namespace (0 = no answer). */
 export function agentHealth(node: string): number {
   return httpStatusInNetns(nodeNetns(node), agentHealthUrl());
+}
+
+/**
+ * The gobgpd serving a node's socket, from the `<socket>.pid` file the agent
+ * keeps (gobgpd outlives its agent and is adopted by the next one), checked
+ * against its command line.
+ */
+export function gobgpdPid(socket: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(`${socket}.pid`, 'utf8').split('\n')[0]!.trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return path.basename(cmdline[0] ?? '') === 'gobgpd' && cmdline.some((a) => a.includes(socket)) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -157,6 +157,37 @@ export function clusterCidrs(spec: Pick<LabSpec, 'family'>): ClusterCidrs {
   };
 }
 
+// ---- up options -----------------------------------------------------------
+
+/** `--router-config JSON`: a JSON object whose keys are merged over the lab's `plugins.router` section. */
+export function parseRouterConfig(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--router-config: not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error('--router-config: must be a JSON object of plugins.router keys, e.g. \'{"gracefulRestart":{"enabled":true}}\'');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `--node-annotation NODE:KEY=VALUE` (repeatable) -> annotations per node. */
+export function parseNodeAnnotations(items: string[] | undefined, nodes: string[]): Record<string, Record<string, string>> | undefined {
+  if (!items?.length) return undefined;
+  const out: Record<string, Record<string, string>> = {};
+  for (const item of items) {
+    const m = /^([^:=]+):([^=]+)=(.*)$/s.exec(item);
+    if (!m) throw new Error(`--node-annotation ${JSON.stringify(item)}: expected NODE:KEY=VALUE`);
+    const [, node, key, value] = m as unknown as [string, string, string, string];
+    if (!nodes.includes(node)) throw new Error(`--node-annotation ${JSON.stringify(item)}: unknown node ${JSON.stringify(node)} (nodes: ${nodes.join(', ')})`);
+    (out[node] ??= {})[key] = value;
+  }
+  return out;
+}
+
 // ---- names -------------------------------------------------------------
 
 export function nodeNetns(node: string): string {

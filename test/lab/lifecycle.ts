@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { agentHealth, agentHealthUrl, missingPodRoutes, startAgent, writeNodeConfig } from './agents.ts';
+import { agentHealth, agentHealthUrl, gobgpdPid, missingPodRoutes, startAgent, writeNodeConfig } from './agents.ts';
 import { apiAnswers, listNodes } from './api.ts';
 import {
   BRIDGE,
@@ -451,13 +451,3 @@ export async function restartAgent(opts: { stateDir: string; node: string; signa
   return agent;
 }
 
-/** The gobgpd serving a node's socket, from the `<socket>.pid` file the agent keeps, checked against its command line. */
-function gobgpdPid(socket: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(`${socket}.pid`, 'utf8').split('\n')[0]!.trim());
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return path.basename(cmdline[0] ?? '') === 'gobgpd' && cmdline.some((a) => a.includes(socket)) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}

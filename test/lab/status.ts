@@ -4,6 +4,7 @@
  * namespace), the external router's protocols.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { gobgpdPid } from './agents.ts';
 import { listNodes, type NodeObject } from './api.ts';
 import { apiServerUrl, nodeNetns, nodePaths, type LabSpec } from './config.ts';
 import { tryRun } from './proc.ts';
@@ -67,7 +68,9 @@ export async function statusLines(state: LabState): Promise<{ lines: string[]; o
     }
     const agent = state.processes.find((p) => p.name === `agent ${node}`);
     const agentUp = !!agent && isRecordedAlive(agent);
-    const gobgpd = agentUp ? childrenNamed(agent.pid, 'gobgpd') : [];
+    // gobgpd outlives a restarted agent (the next one adopts it): found through its pid file, else as the agent's child.
+    const adopted = gobgpdPid(nodePaths(spec, node).gobgpSocket);
+    const gobgpd = adopted !== undefined ? [adopted] : agentUp ? childrenNamed(agent.pid, 'gobgpd') : [];
     if (!agentUp) ok = false;
     lines.push(
       `    agent: ${agentUp ? `running (pid ${agent.pid})` : 'NOT running'}; gobgpd: ${gobgpd.length ? `running (pid ${gobgpd.join(', ')})` : 'not running'}`,
