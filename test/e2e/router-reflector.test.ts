@@ -65,12 +65,16 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
     }
   });
 
-  it('clients peer only with the reflector (and the external router); the reflector peers with every client', function () {
+  it('clients peer only with the reflector (and the external router); the reflector peers with every client', async function () {
     const router = Object.values(routerUnderlay(spec));
     const addrs = (n: LabNodeInfo) => fams.map((f) => n.addresses[f]!);
     const [server, ...clients] = nodes;
     for (const node of nodes) {
-      const neighbors = gobgpNeighbors(spec, node.name);
+      // `up` waited for pod routes (reflected ones included), not for the external router's sessions.
+      const neighbors = await until(`${node.name}'s sessions established`, () => {
+        const list = gobgpNeighbors(spec, node.name);
+        return list.length > 0 && list.every((n) => n.state === 'established') ? list : undefined;
+      }, 30_000).catch(() => gobgpNeighbors(spec, node.name));
       const want = node === server ? [...clients.flatMap(addrs), ...router] : [...addrs(server!), ...router];
       assert.deepEqual(neighbors.map((n) => n.address).sort(), want.sort(), `${node.name}'s BGP neighbors`);
       assert.deepEqual(neighbors.filter((n) => n.state !== 'established').map((n) => `${n.address} ${n.state}`), [], `${node.name}: every session established`);

@@ -107,12 +107,15 @@ for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
       }
     });
 
-    it("BIRD learns every node's pod CIDR per family from that node only, via the node's own address", function () {
+    it("BIRD learns every node's pod CIDR per family from that node only, via the node's own address", async function () {
       for (const f of fams) {
-        const learned = learnedAtRouter(spec, f);
-        const got = learned.map((r) => `${r.prefix} from ${r.source} via ${r.nextHop}`).sort();
         // Sessions are named node_<i>_v4|v6 (test/lab/router/model.ts); exactly one route per node.
         const want = nodes.map((n, i) => `${n.podCidrs[f]} from node_${i + 1}_v${f === 'ipv4' ? 4 : 6} via ${n.addresses[f]}`).sort();
+        // `up` waited for the nodes' routes, not for BIRD's sessions: give those the moment they need.
+        const got = await until(`BIRD ${f} table`, () => {
+          const learned = learnedAtRouter(spec, f).map((r) => `${r.prefix} from ${r.source} via ${r.nextHop}`).sort();
+          return learned.length >= want.length ? learned : undefined;
+        });
         assert.deepEqual(got, want, `BIRD ${f} routes learned over BGP`);
       }
     });
