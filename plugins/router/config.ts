@@ -37,6 +37,12 @@ export const routerConfigSchema = z
     listenAddresses: z.array(z.string()).optional(),
     holdTime: z.number().int().min(3).max(65535).default(90),
     keepaliveInterval: z.number().int().min(1).max(21845).optional(),
+    /**
+     * Seconds between connection attempts to a peer. gobgp's default (120 s)
+     * makes a session whose first attempt raced the other side's config wait
+     * two minutes; gobgp ignores values below 5.
+     */
+    connectRetry: z.number().int().min(1).max(65535).default(5),
     /** iBGP full mesh among nodes of the same ASN. Off when route reflectors are used. */
     nodesFullMesh: z.boolean().default(true),
     /**

@@ -10,6 +10,7 @@ import {
 } from '@krouter/sdk';
 import { routerConfigSchema, type RouterConfig } from './config.ts';
 import { acceptedPerFamily, pathLines, peerRows, routeLines } from './status.ts';
+import { KernelRouteSync } from './kernel-routes.ts';
 import { RouterSync } from './sync.ts';
 
 /**
@@ -38,49 +39,76 @@ export default definePlugin({
       logger.error(message);
       void deps.informers.api.recordEvent({ kind: 'Node', name: ctx.nodeName }, 'Warning', 'RouterConfigError', message);
     });
+    const kernel = new KernelRouteSync(config, deps, logger, (message) => router.report(message));
 
     await deps.informers.waitForSync(60_000);
-    const reconciler = createReconciler({
+    const common = { logger, metrics, health: ctx.health, signal: ctx.signal, resyncIntervalMs: config.resyncSeconds * 1000 };
+    // Speaker, peers and originated paths: follow the cluster (nodes, services).
+    const speaker = createReconciler({
+      ...common,
       name: 'router',
-      logger,
-      metrics,
-      health: ctx.health,
-      signal: ctx.signal,
       debounceMs: 50,
       minIntervalMs: 200,
-      resyncIntervalMs: config.resyncSeconds * 1000,
       sync: async () => {
         const report = await router.sync();
-        const accepted = acceptedPerFamily(await deps.bgp.listPeers());
+        if (router.started) routes.trigger('speaker');
         for (const family of deps.families.enabled) {
           advertised.set({ family }, report.paths.filter((p) => deps.families.familyOf(p.prefix) === family).length);
-          installed.set({ family }, report.routes[family].length);
+        }
+      },
+    });
+    // Kernel routes: follow what peers teach us, batched (a burst of 10k paths is one sync).
+    const routes = createReconciler({
+      ...common,
+      name: 'router-routes',
+      debounceMs: 20,
+      minIntervalMs: 100,
+      sync: async (reasons) => {
+        // Nothing to read before the speaker runs; its first sync triggers this one.
+        if (!config.installRoutes || !router.started) return;
+        const families = deps.families.enabled;
+        const own = deps.families.localNode().podCIDRs;
+        await kernel.sync(families, own, reasons);
+        const installedNow = kernel.installed();
+        const accepted = acceptedPerFamily(await deps.bgp.listPeers());
+        for (const family of families) {
+          installed.set({ family }, installedNow[family].length);
           received.set({ family }, accepted[family]);
         }
       },
     });
 
     const unsubscribe = [
-      deps.informers.nodes.onChange(() => reconciler.trigger('node')),
-      deps.informers.services.onChange(() => reconciler.trigger('service')),
-      deps.informers.endpointSlices.onChange(() => reconciler.trigger('endpointslice')),
+      deps.informers.nodes.onChange(() => {
+        speaker.trigger('node');
+        routes.trigger('node'); // our own pod CIDRs may have changed
+      }),
+      deps.informers.services.onChange(() => speaker.trigger('service')),
+      deps.informers.endpointSlices.onChange(() => speaker.trigger('endpointslice')),
       deps.bgp.watch((event) => {
-        if (event.type === 'restarted') router.speakerRestarted();
+        kernel.onBgpEvent(event);
         if (event.type === 'peer') {
           peerUp.set({ peer: event.peer.address, asn: String(event.peer.asn) }, event.peer.state === 'established' ? 1 : 0);
-          if (event.peer.state === 'established') {
-            logger.info('BGP peer established', { peer: event.peer.address, asn: event.peer.asn });
-          }
+          if (event.peer.state === 'established') logger.info('BGP peer established', { peer: event.peer.address, asn: event.peer.asn });
+          speaker.trigger('bgp-peer');
+          routes.trigger('bgp-peer');
+        } else if (event.type === 'restarted') {
+          speaker.trigger('gobgpd-restarted');
+          routes.trigger('gobgpd-restarted');
+        } else {
+          logger.debug('bgp path event', { type: event.type, prefix: event.route.prefix, nextHop: event.route.nextHop, source: event.route.source });
+          routes.trigger('bgp-path');
         }
-        reconciler.trigger(event.type === 'peer' ? 'bgp-peer' : event.type === 'restarted' ? 'gobgpd-restarted' : 'bgp-path');
       }),
     ];
-    await reconciler.start();
+    await speaker.start();
+    await routes.start();
 
     return {
       async stop() {
         unsubscribe.forEach((u) => u());
-        await reconciler.stop();
+        await routes.stop();
+        await speaker.stop();
         // Routes and gobgpd state are left for the next start to adopt (graceful restart).
       },
       async status() {
@@ -91,7 +119,7 @@ export default definePlugin({
           routerId: router.last.global?.routerId,
           peers: peerRows(peers, families, Date.now() / 1000),
           advertised: pathLines(router.last.paths),
-          routes: routeLines(router.last.routes, families),
+          routes: routeLines(kernel.installed(), families),
           ...(router.last.errors.length ? { errors: router.last.errors } : {}),
         };
       },

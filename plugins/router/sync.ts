@@ -1,26 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import {
-  KROUTER_ROUTE_PROTOCOL,
   parseCidr,
   type AddressFamilies,
   type BgpGlobal,
   type BgpPath,
   type BgpPolicy,
   type BgpPeer,
-  type BgpRoute,
   type Family,
   type Gobgp,
   type Informers,
   type Logger,
   type Netlink,
-  type Route,
 } from '@krouter/sdk';
 import { readNodeBgpSettings } from './annotations.ts';
 import type { RouterConfig } from './config.ts';
 import type { ClusterNode } from './model/cluster.ts';
 import { externalPeers, meshPeers } from './model/peers.ts';
 import { podCidrPaths, serviceVipPaths } from './model/paths.ts';
-import { desiredKernelRoutes, diffRoutes } from './model/routes.ts';
 import { desiredGlobal } from './model/speaker.ts';
 
 export interface RouterDeps {
@@ -51,14 +47,13 @@ export interface SyncReport {
   global?: BgpGlobal;
   peers: BgpPeer[];
   paths: BgpPath[];
-  routes: Record<Family, Route[]>;
   errors: string[];
-  skipped: number;
 }
 
 /**
  * The router's whole reconcile step: caches -> desired BGP speaker, peers,
- * paths and kernel routes -> the differences applied through the services.
+ * paths -> the differences applied through the Gobgp service. (Kernel
+ * routes are KernelRouteSync's job, driven by the speaker's events.)
  * Keeps what it applied so the next sync only sends changes.
  */
 export class RouterSync {
@@ -66,33 +61,25 @@ export class RouterSync {
   private appliedExport?: string;
   private readonly appliedPeers = new Map<string, string>();
   private readonly appliedPaths = new Map<string, string>();
-  /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
-  private keepStaleUntil = 0;
   /** Whether applied peers and paths have been read from the speaker (once per start of BGP). */
   private seeded = false;
   /** Our own Node object disappeared after we had started (see withdrawDeletedNode). */
   private ownNodeGone = false;
   private readonly reportedErrors = new Set<string>();
-  last: SyncReport = { peers: [], paths: [], routes: { ipv4: [], ipv6: [] }, errors: [], skipped: 0 };
+  private waitingLogged = false;
+
+  /** True once the BGP speaker runs with this node's settings. */
+  get started(): boolean {
+    return this.appliedGlobal !== undefined;
+  }
+  last: SyncReport = { peers: [], paths: [], errors: [] };
 
   constructor(
     private readonly config: RouterConfig,
     private readonly deps: RouterDeps,
     private readonly logger: Logger,
     private readonly onError: (message: string) => void,
-  ) {
-    if (config.gracefulRestart.enabled) this.keepStaleUntil = Date.now() + config.gracefulRestart.deferralTime * 1000;
-  }
-
-  /**
-   * gobgpd was started afresh under us (it died and came back): its RIB is
-   * empty until peers re-send, so with graceful restart the kernel routes it
-   * taught us are kept, as after an agent start.
-   */
-  speakerRestarted(): void {
-    if (!this.config.gracefulRestart.enabled) return;
-    this.keepStaleUntil = Math.max(this.keepStaleUntil, Date.now() + this.config.gracefulRestart.deferralTime * 1000);
-  }
+  ) {}
 
   /**
    * What the speaker already has, as if this sync had applied it: a gobgpd
@@ -109,18 +96,6 @@ export class RouterSync {
       }
     }
     this.seeded = true;
-  }
-
-  /**
-   * Once every peer is established again, peers have re-sent their tables
-   * within moments: keep stale routes only a few seconds longer.
-   */
-  private async checkConvergence(): Promise<void> {
-    if (Date.now() >= this.keepStaleUntil) return;
-    const peers = await this.deps.bgp.listPeers();
-    if (peers.length > 0 && peers.every((p) => p.state === 'established')) {
-      this.keepStaleUntil = Math.min(this.keepStaleUntil, Date.now() + 5000);
-    }
   }
 
   private clusterNodes(): ClusterNode[] {
@@ -145,7 +120,7 @@ export class RouterSync {
   }
 
   /** Logs an error once per distinct message (a resync does not repeat it). */
-  private report(message: string): void {
+  report(message: string): void {
     if (this.reportedErrors.has(message)) return;
     this.reportedErrors.add(message);
     this.onError(message);
@@ -157,7 +132,12 @@ export class RouterSync {
     const nodes = this.clusterNodes();
     const local = nodes.find((n) => n.name === af.nodeName);
     if (!local) {
-      if (this.appliedGlobal === undefined) throw new Error(`node ${af.nodeName} is not in the API yet`);
+      if (this.appliedGlobal === undefined) {
+        // Normal at first start (the kubelet registers the Node): wait for the Node informer, not an error.
+        if (!this.waitingLogged) this.logger.info('waiting for this node to appear in the API', { node: af.nodeName });
+        this.waitingLogged = true;
+        return this.last;
+      }
       return this.withdrawDeletedNode(af.nodeName);
     }
     this.ownNodeGone = false;
@@ -240,18 +220,8 @@ export class RouterSync {
       this.appliedPeers.delete(address);
     }
 
-    // 4. Kernel routes for what peers taught us.
-    const routes: Record<Family, Route[]> = { ipv4: [], ipv6: [] };
-    let skipped = 0;
-    if (this.config.installRoutes) {
-      await this.checkConvergence();
-      const result = await this.syncKernelRoutes(local, families);
-      Object.assign(routes, result.routes);
-      skipped = result.skipped;
-    }
-
     for (const e of errors) this.report(e);
-    this.last = { global, peers: [...peers.values()], paths: [...paths.values()], routes, errors, skipped };
+    this.last = { global, peers: [...peers.values()], paths: [...paths.values()], errors };
     return this.last;
   }
 
@@ -302,44 +272,5 @@ export class RouterSync {
           : []),
       ],
     };
-  }
-
-  private async syncKernelRoutes(local: ClusterNode, families: readonly Family[]) {
-    const { bgp, netlink } = this.deps;
-    const addresses = await netlink.listAddresses();
-    const connected = addresses.map((a) => parseCidr(a.cidr, undefined, { allowHostBits: true }));
-    const localAddresses = addresses.map((a) => a.cidr.split('/')[0]!);
-    const routes: Record<Family, Route[]> = { ipv4: [], ipv6: [] };
-    let skipped = 0;
-    const ops = [];
-    for (const family of families) {
-      const learned: BgpRoute[] = await bgp.listPaths(family, 'global');
-      const desired = desiredKernelRoutes(learned, {
-        families,
-        ownPrefixes: local.net.podCIDRs[family],
-        localAddresses,
-        connected,
-        excluded: [...this.config.serviceClusterIPRanges, ...this.config.serviceExternalIPRanges],
-        table: this.config.routeTable,
-      });
-      skipped += desired.skipped.length;
-      const actual = await netlink.listRoutes({ family, protocol: KROUTER_ROUTE_PROTOCOL, table: this.config.routeTable });
-      const diff = diffRoutes(desired.routes, actual);
-      for (const route of diff.replace) ops.push({ op: 'route.replace' as const, route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
-      if (Date.now() >= this.keepStaleUntil) {
-        for (const route of diff.remove) ops.push({ op: 'route.delete' as const, route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
-      }
-      routes[family] = desired.routes;
-    }
-    if (ops.length) {
-      const result = await netlink.apply(ops);
-      for (const e of result.errors) this.report(`route ${'route' in e.op ? e.op.route.dst : ''}: ${e.message}`);
-      this.logger.info('kernel routes updated', {
-        replaced: ops.filter((o) => o.op === 'route.replace').length,
-        removed: ops.filter((o) => o.op === 'route.delete').length,
-        failed: result.errors.length,
-      });
-    }
-    return { routes, skipped };
   }
 }

@@ -61,6 +61,7 @@ export function meshPeers(
       port: config.bgpPort,
       holdTime: config.holdTime,
       keepaliveInterval: config.keepaliveInterval,
+      connectRetry: config.connectRetry,
       description: `node ${other.name}`,
       routeReflectorClient: rrClient || undefined,
       routeReflectorClusterId: clusterId,
@@ -141,6 +142,7 @@ export function externalPeers(
         localAddress: s.localAddress,
         holdTime: config.holdTime,
         keepaliveInterval: config.keepaliveInterval,
+        connectRetry: config.connectRetry,
         description: 'external',
         nextHopSelf: config.overrideNexthop || undefined,
         gracefulRestart: config.gracefulRestart.enabled

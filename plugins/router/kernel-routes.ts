@@ -1,0 +1,127 @@
+import {
+  KROUTER_ROUTE_PROTOCOL,
+  parseCidr,
+  type BgpEvent,
+  type Family,
+  type Gobgp,
+  type Logger,
+  type Netlink,
+  type NetlinkOp,
+  type Route,
+} from '@krouter/sdk';
+import type { RouterConfig } from './config.ts';
+import { LearnedRib } from './learned-rib.ts';
+import { desiredKernelRoutes, diffRoutes } from './model/routes.ts';
+
+/** Reasons after which the kernel is re-read rather than trusted to match what we applied. */
+const FULL_SYNC_REASONS = new Set(['start', 'resync', 'retry', 'gobgpd-restarted', 'manual']);
+
+/**
+ * Installs the best paths learned from peers as kernel routes (krouter's
+ * route protocol). Event-driven syncs diff against what this class applied;
+ * full syncs diff against the kernel itself, repairing routes changed by hand.
+ */
+export class KernelRouteSync {
+  readonly rib = new LearnedRib();
+  private applied: Record<Family, Map<string, Route>> = { ipv4: new Map(), ipv6: new Map() };
+  private kernelRead = false;
+  /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
+  private keepStaleUntil = 0;
+
+  constructor(
+    private readonly config: RouterConfig,
+    private readonly deps: { bgp: Gobgp; netlink: Netlink },
+    private readonly logger: Logger,
+    private readonly report: (message: string) => void,
+  ) {
+    if (config.gracefulRestart.enabled) this.keepStaleUntil = Date.now() + config.gracefulRestart.deferralTime * 1000;
+  }
+
+  /** Feeds the speaker's events into the learned table. */
+  onBgpEvent(event: BgpEvent): void {
+    if (event.type === 'restarted') {
+      this.rib.stale = true;
+      // gobgpd came back empty: with graceful restart, keep what it taught us
+      // until peers have re-sent, as after an agent start.
+      if (this.config.gracefulRestart.enabled) {
+        this.keepStaleUntil = Math.max(this.keepStaleUntil, Date.now() + this.config.gracefulRestart.deferralTime * 1000);
+      }
+    }
+    this.rib.apply(event);
+  }
+
+  /**
+   * Once every peer is established again, peers re-send their tables within
+   * moments: keep stale routes only a few seconds longer.
+   */
+  private async checkConvergence(): Promise<void> {
+    if (Date.now() >= this.keepStaleUntil) return;
+    const peers = await this.deps.bgp.listPeers();
+    if (peers.length > 0 && peers.every((p) => p.state === 'established')) {
+      this.keepStaleUntil = Math.min(this.keepStaleUntil, Date.now() + 5000);
+    }
+  }
+
+  /** The routes installed per family (as of the last sync). */
+  installed(): Record<Family, Route[]> {
+    return { ipv4: [...this.applied.ipv4.values()], ipv6: [...this.applied.ipv6.values()] };
+  }
+
+  async sync(families: readonly Family[], ownPrefixes: Record<Family, string[]>, reasons: readonly string[]): Promise<{ skipped: number }> {
+    const { bgp, netlink } = this.deps;
+    const full = !this.kernelRead || reasons.some((r) => FULL_SYNC_REASONS.has(r));
+    if (full || this.rib.stale) await this.rib.relist(families, (f) => bgp.listPaths(f, 'global'));
+    await this.checkConvergence();
+
+    const addresses = await netlink.listAddresses();
+    const connected = addresses.map((a) => parseCidr(a.cidr, undefined, { allowHostBits: true }));
+    const localAddresses = addresses.map((a) => a.cidr.split('/')[0]!);
+    const excluded = [...this.config.serviceClusterIPRanges, ...this.config.serviceExternalIPRanges];
+    const keepStale = Date.now() < this.keepStaleUntil;
+    const ops: NetlinkOp[] = [];
+    const next: Record<Family, Map<string, Route>> = { ipv4: new Map(), ipv6: new Map() };
+    let skipped = 0;
+
+    for (const family of families) {
+      const desired = desiredKernelRoutes(this.rib.routes(family), {
+        families,
+        ownPrefixes: ownPrefixes[family],
+        localAddresses,
+        connected,
+        excluded,
+        table: this.config.routeTable,
+      });
+      skipped += desired.skipped.length;
+      const actual = full
+        ? await netlink.listRoutes({ family, protocol: KROUTER_ROUTE_PROTOCOL, table: this.config.routeTable })
+        : [...this.applied[family].values()];
+      const diff = diffRoutes(desired.routes, actual);
+      for (const route of diff.replace) ops.push({ op: 'route.replace', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
+      for (const route of desired.routes) next[family].set(route.dst, route);
+      for (const route of diff.remove) {
+        if (keepStale) next[family].set(route.dst, route); // still in the kernel, still ours to remove later
+        else ops.push({ op: 'route.delete', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
+      }
+    }
+    if (ops.length) {
+      const result = await netlink.apply(ops);
+      for (const e of result.errors) {
+        if (e.op.op !== 'route.replace' && e.op.op !== 'route.delete') continue;
+        this.report(`route ${e.op.route.dst}: ${e.message}`);
+        // Not in the kernel as we wanted: forget it so the next sync tries again.
+        const family = parseCidr(e.op.route.dst, undefined, { allowHostBits: true }).family;
+        if (e.op.op === 'route.replace') next[family].delete(e.op.route.dst);
+        else next[family].set(e.op.route.dst, e.op.route);
+      }
+      this.logger.info('kernel routes updated', {
+        replaced: ops.filter((o) => o.op === 'route.replace').length,
+        removed: ops.filter((o) => o.op === 'route.delete').length,
+        failed: result.errors.length,
+        full,
+      });
+    }
+    this.applied = next;
+    this.kernelRead = true;
+    return { skipped };
+  }
+}
