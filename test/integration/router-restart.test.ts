@@ -42,6 +42,8 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** gobgp lists neighbours in no fixed order. */
+const byAddress = (a: unknown[], b: unknown[]) => String(a[0]).localeCompare(String(b[0]));
 
 /** Protobuf fields of a message (varints and length-delimited only, enough for capabilities). */
 function protoFields(buf: Buffer): Array<{ field: number; value: number | Buffer }> {
@@ -355,8 +357,8 @@ describe('router restarts are hitless (dual stack, dist/krouter, graceful restar
     assert.deepEqual(k.misses, [], `B's kernel lacked routes to A's pods in ${k.misses.length} of ${k.samples} samples`);
     const sessionsAfter = await sessionsOnB();
     assert.deepEqual(
-      sessionsAfter.map((s) => [s.address, s.state, s.uptime]),
-      sessionsBefore.map((s) => [s.address, s.state, s.uptime]),
+      sessionsAfter.map((s) => [s.address, s.state, s.uptime]).sort(byAddress),
+      sessionsBefore.map((s) => [s.address, s.state, s.uptime]).sort(byAddress),
       'B\'s sessions with A never reset',
     );
     const entries = agent.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
