@@ -96,7 +96,6 @@ export default definePlugin({
           speaker.trigger('gobgpd-restarted');
           routes.trigger('gobgpd-restarted');
         } else {
-          logger.debug('bgp path event', { type: event.type, prefix: event.route.prefix, nextHop: event.route.nextHop, source: event.route.source });
           routes.trigger('bgp-path');
         }
       }),

@@ -25,6 +25,7 @@ export class KernelRouteSync {
   readonly rib = new LearnedRib();
   private applied: Record<Family, Map<string, Route>> = { ipv4: new Map(), ipv6: new Map() };
   private kernelRead = false;
+  private contextKey = '';
   /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
   private keepStaleUntil = 0;
 
@@ -79,28 +80,44 @@ export class KernelRouteSync {
     const excluded = [...this.config.serviceClusterIPRanges, ...this.config.serviceExternalIPRanges];
     const keepStale = Date.now() < this.keepStaleUntil;
     const ops: NetlinkOp[] = [];
-    const next: Record<Family, Map<string, Route>> = { ipv4: new Map(), ipv6: new Map() };
+    const next: Record<Family, Map<string, Route>> = { ipv4: new Map(this.applied.ipv4), ipv6: new Map(this.applied.ipv6) };
     let skipped = 0;
+    // Anything that changes which routes are acceptable means every route is judged again.
+    const contextKey = JSON.stringify([families, ownPrefixes, addresses.map((a) => a.cidr).sort(), excluded, keepStale]);
+    const everything = full || contextKey !== this.contextKey;
+    this.contextKey = contextKey;
 
     for (const family of families) {
-      const desired = desiredKernelRoutes(this.rib.routes(family), {
-        families,
-        ownPrefixes: ownPrefixes[family],
-        localAddresses,
-        connected,
-        excluded,
-        table: this.config.routeTable,
-      });
-      skipped += desired.skipped.length;
-      const actual = full
-        ? await netlink.listRoutes({ family, protocol: KROUTER_ROUTE_PROTOCOL, table: this.config.routeTable })
-        : [...this.applied[family].values()];
-      const diff = diffRoutes(desired.routes, actual);
-      for (const route of diff.replace) ops.push({ op: 'route.replace', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
-      for (const route of desired.routes) next[family].set(route.dst, route);
-      for (const route of diff.remove) {
-        if (keepStale) next[family].set(route.dst, route); // still in the kernel, still ours to remove later
-        else ops.push({ op: 'route.delete', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
+      const ctx = { families, ownPrefixes: ownPrefixes[family], localAddresses, connected, excluded, table: this.config.routeTable };
+      const changed = this.rib.takeChanged(family);
+      if (everything) {
+        const desired = desiredKernelRoutes(this.rib.routes(family), ctx);
+        skipped += desired.skipped.length;
+        const actual = full
+          ? await netlink.listRoutes({ family, protocol: KROUTER_ROUTE_PROTOCOL, table: this.config.routeTable })
+          : [...this.applied[family].values()];
+        const diff = diffRoutes(desired.routes, actual);
+        next[family] = new Map(desired.routes.map((r) => [r.dst, r]));
+        for (const route of diff.replace) ops.push({ op: 'route.replace', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
+        for (const route of diff.remove) {
+          if (keepStale) next[family].set(route.dst, route); // still in the kernel, still ours to remove later
+          else ops.push({ op: 'route.delete', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
+        }
+        continue;
+      }
+      // Event-driven: only the prefixes the speaker changed; work follows the change, not the table.
+      for (const prefix of changed) {
+        const learned = this.rib.get(family, prefix);
+        const want = learned ? desiredKernelRoutes([learned], ctx).routes[0] : undefined;
+        const dst = want?.dst ?? parseCidr(prefix, undefined, { allowHostBits: true }).text;
+        const have = next[family].get(dst);
+        if (want) {
+          if (have?.via !== want.via) ops.push({ op: 'route.replace', route: { ...want, protocol: KROUTER_ROUTE_PROTOCOL } });
+          next[family].set(dst, want);
+        } else if (have && !keepStale) {
+          ops.push({ op: 'route.delete', route: { ...have, protocol: KROUTER_ROUTE_PROTOCOL } });
+          next[family].delete(dst);
+        }
       }
     }
     if (ops.length) {

@@ -10,11 +10,14 @@ import { parseCidr, type BgpEvent, type BgpRoute, type Family } from '@krouter/s
 export class LearnedRib {
   private readonly best: Record<Family, Map<string, BgpRoute>> = { ipv4: new Map(), ipv6: new Map() };
   private buffered: BgpEvent[] | undefined;
+  /** Prefixes changed since the last takeChanged(), per family. */
+  private changed: Record<Family, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
   /** True until the first relist, and again after gobgpd restarted. */
   stale = true;
 
+  /** gobgpd prints prefixes canonically already; parsing each of 10k paths would dominate. */
   private static key(route: BgpRoute): string {
-    return parseCidr(route.prefix, undefined, { allowHostBits: true }).text;
+    return route.prefix;
   }
 
   /** Applies one best/withdraw event (buffered while a relist runs). */
@@ -30,6 +33,7 @@ export class LearnedRib {
   private applyNow(route: BgpRoute, withdraw: boolean): void {
     const table = this.best[route.family];
     const key = LearnedRib.key(route);
+    this.changed[route.family].add(key);
     if (withdraw) {
       // A withdrawal of a path that is no longer the one we hold (the best moved
       // to another peer meanwhile) must not drop the newer best.
@@ -49,7 +53,9 @@ export class LearnedRib {
       const fresh = await Promise.all(families.map(read));
       families.forEach((family, i) => {
         const table = new Map<string, BgpRoute>();
-        for (const r of fresh[i]!) if (r.best && !r.withdrawal) table.set(LearnedRib.key(r), r);
+        for (const r of fresh[i]!) {
+          if (r.best && !r.withdrawal) table.set(parseCidr(r.prefix, undefined, { allowHostBits: true }).text, r);
+        }
         this.best[family] = table;
       });
       this.stale = false;
@@ -58,6 +64,17 @@ export class LearnedRib {
       this.buffered = undefined;
       for (const e of pending) this.apply(e);
     }
+  }
+
+  /** The prefixes changed since the last call (and forgets them). */
+  takeChanged(family: Family): string[] {
+    const out = [...this.changed[family]];
+    this.changed[family].clear();
+    return out;
+  }
+
+  get(family: Family, prefix: string): BgpRoute | undefined {
+    return this.best[family].get(prefix);
   }
 
   routes(family: Family): BgpRoute[] {
