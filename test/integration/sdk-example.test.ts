@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildExamplePlugin, ensureExamplePlugin, ensureExecutable } from '../../build/pipeline.ts';
+import { buildExamplePlugin, ensureExecutable } from '../../build/pipeline.ts';
 import { paths, repoRoot } from '../../build/paths.ts';
-import { requireRoot } from '../helpers/netns.ts';
+import { exampleAgentSuite } from '../helpers/example-agent.ts';
 import { exampleAgentConfig, metricValue, startAgent, waitForMetrics, waitForStatus } from '../helpers/krouter-process.ts';
 import { stopProcess } from '../helpers/processes.ts';
 
@@ -27,26 +26,13 @@ function run(cmd: string, args: string[], cwd = repoRoot): Promise<{ code: numbe
 }
 
 describe('example plugin sdk/examples/bgp-metrics', function () {
-  let dir: string;
-  let plugin: string;
-
-  before(async function () {
-    this.timeout(600_000);
-    requireRoot();
-    await ensureExecutable();
-    plugin = ensureExamplePlugin();
-  });
-
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krouter-sdkex-'));
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const suite = exampleAgentSuite({ build: ensureExecutable, buildTimeoutMs: 600_000, tmpPrefix: 'krouter-sdkex-' });
 
   it('builds on its own into one CommonJS file that imports nothing from the host', function () {
     this.timeout(120_000);
     fs.rmSync(path.dirname(paths.exampleBundle), { recursive: true, force: true });
-    assert.equal(buildExamplePlugin(), plugin);
-    const code = fs.readFileSync(plugin, 'utf8');
+    assert.equal(buildExamplePlugin(), suite.plugin);
+    const code = fs.readFileSync(suite.plugin, 'utf8');
     const requires = [...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!);
     const nonBuiltin = requires.filter((r) => !r.startsWith('node:') && !['fs', 'path', 'os', 'util', 'events', 'crypto'].includes(r));
     assert.deepEqual(nonBuiltin, [], 'everything but Node built-ins is bundled');
@@ -61,12 +47,12 @@ describe('example plugin sdk/examples/bgp-metrics', function () {
 
   it('validate-config accepts it and names a bad key in its section', async function () {
     this.timeout(60_000);
-    const good = exampleAgentConfig({ dir, pluginPath: plugin });
+    const good = exampleAgentConfig({ dir: suite.dir, pluginPath: suite.plugin });
     const ok = await run(paths.executable, ['validate-config', '--config', good]);
     assert.equal(ok.code, 0, ok.out);
 
-    const badDir = fs.mkdtempSync(path.join(dir, 'bad-'));
-    const bad = exampleAgentConfig({ dir: badDir, pluginPath: plugin, pluginConfig: { intervalSeconds: 0 } });
+    const badDir = fs.mkdtempSync(path.join(suite.dir, 'bad-'));
+    const bad = exampleAgentConfig({ dir: badDir, pluginPath: suite.plugin, pluginConfig: { intervalSeconds: 0 } });
     const r = await run(paths.executable, ['validate-config', '--config', bad]);
     assert.equal(r.code, 2, r.out);
     assert.match(r.out, /externalPlugins.*0.*config.*intervalSeconds/);
@@ -88,7 +74,7 @@ describe('example plugin sdk/examples/bgp-metrics', function () {
   it('is loaded by dist/krouter from the config file and exports its metrics', async function () {
     this.timeout(120_000);
     // Without startBgp the plugin only reads: no BGP runs, so it reports bgp_running 0.
-    const config = exampleAgentConfig({ dir, pluginPath: plugin });
+    const config = exampleAgentConfig({ dir: suite.dir, pluginPath: suite.plugin });
     const agent = await startAgent(paths.executable, ['run', '--config', config]);
     await waitForStatus(`${agent.healthUrl}/healthz`);
     const text = await waitForMetrics(agent.metricsUrl, (t) => metricValue(t, 'krouter_bgp_metrics_bgp_running') !== undefined);
