@@ -1,5 +1,6 @@
 /** The lab's pure parts: address plan, names, topology plan, router and agent configs. */
 import assert from 'node:assert/strict';
+import { labSpecFixture } from '../helpers/lab-spec.ts';
 import { renderNodeConfig } from '../lab/agents.ts';
 import {
   apiServerUrls,
@@ -19,19 +20,7 @@ import { routerControlArgv, validateRouterSpec } from '../lab/router/index.ts';
 import { routerModel } from '../lab/router/model.ts';
 import { planTopology } from '../lab/topology.ts';
 
-function spec(family: LabFamily, nodes = 2, extra: Partial<LabSpec> = {}): LabSpec {
-  return {
-    family,
-    nodes: nodeNames(nodes),
-    router: 'bird',
-    stateDir: '/run/krlab-test',
-    repoRoot: '/repo',
-    krouterBin: '/repo/dist/krouter',
-    plugins: { cni: true, router: true, serviceProxy: false, firewall: false },
-    routerKernelRoutes: false,
-    ...extra,
-  };
-}
+const spec = (family: LabFamily, nodes = 2, extra: Partial<LabSpec> = {}): LabSpec => labSpecFixture(family, nodes, extra);
 
 describe('lab address plan', () => {
   it('gives each node one underlay address per enabled family', () => {

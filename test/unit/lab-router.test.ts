@@ -1,25 +1,15 @@
 /** The lab's router-related pure parts: up options for the router plugin, and the parsers of gobgp, BIRD and FRR output. */
 import assert from 'node:assert/strict';
+import { labSpecFixture } from '../helpers/lab-spec.ts';
 import { renderNodeConfig } from '../lab/agents.ts';
 import { parseBirdRoutes, parseFrrRoutes, parseGobgpRib } from '../lab/bgp-inspect.ts';
-import { nodeNames, parseNodeAnnotations, parseRouterConfig, type LabSpec } from '../lab/config.ts';
+import { nodeNames, parseNodeAnnotations, parseRouterConfig } from '../lab/config.ts';
 
-const spec = (extra: Partial<LabSpec> = {}): LabSpec => ({
-  family: 'dual',
-  nodes: nodeNames(2),
-  router: 'bird',
-  stateDir: '/run/krlab-test',
-  repoRoot: '/repo',
-  krouterBin: '/repo/dist/krouter',
-  plugins: { cni: true, router: true, serviceProxy: false, firewall: false },
-  routerKernelRoutes: false,
-  ...extra,
-});
 
 describe('lab up options for the router plugin', () => {
   it('--router-config: a JSON object, merged over the lab defaults of plugins.router', () => {
     const routerConfig = parseRouterConfig('{"gracefulRestart":{"enabled":true},"clusterAsn":65000}');
-    const c = renderNodeConfig(spec({ routerConfig }), 'node-1') as { plugins: { router: Record<string, unknown> } };
+    const c = renderNodeConfig(labSpecFixture('dual', 2, { routerConfig }), 'node-1') as { plugins: { router: Record<string, unknown> } };
     assert.deepEqual(c.plugins.router.gracefulRestart, { enabled: true });
     assert.equal(c.plugins.router.clusterAsn, 65000);
     assert.equal(c.plugins.router.routerId, '198.18.0.11', 'lab defaults stay');
