@@ -7,47 +7,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cidrContains, familyOf, tryFamilyOf, type Family } from '../../sdk/src/families.ts';
-import { requireRoot } from '../helpers/netns.ts';
+import { cidrContains, familyOf, tryFamilyOf } from '../../sdk/src/families.ts';
 import { runCheck } from '../lab/check.ts';
-import { apiServerUrl, families, loadLabState, nodePaths, podNetnsName, type LabSpec } from '../lab/config.ts';
+import { apiServerUrl, nodePaths, podNetnsName, type LabSpec } from '../lab/config.ts';
 import { podReady } from '../lab/controllers/endpointslices.ts';
 import { KubeClient, R, type Obj } from '../lab/controllers/kube.ts';
+import { labCli, labForSuite, until } from '../lab/testing.ts';
 import { testPod } from '../lab/workloads.ts';
 
-const REPO = path.resolve(import.meta.dirname, '..', '..');
 const NS = 'e2e';
 
-function lab(stateDir: string, args: string[], input?: string): string {
-  return execFileSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/lab/cli.ts'), ...args], {
-    cwd: REPO,
-    env: { ...process.env, KROUTER_LAB_DIR: stateDir },
-    encoding: 'utf8',
-    input,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-}
-
-const kubectl = (stateDir: string, args: string[], input?: string) => lab(stateDir, ['kubectl', '--', ...args], input);
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, limitMs = 120_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const kubectl = (stateDir: string, args: string[]) => labCli(stateDir, ['kubectl', '--', ...args]);
+/** A bounded wait polling every 250 ms. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined) => until(what, fn, 120_000, 250);
 
 const netnsList = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
 
@@ -61,45 +35,30 @@ function ipamLeases(spec: LabSpec, node: string): string[] {
 for (const family of ['ipv4', 'ipv6', 'dual'] as const) {
   describe(`lab CNI e2e (${family})`, function () {
     this.timeout(600_000);
-    let stateDir: string;
-    let spec: LabSpec;
+    const lab = labForSuite(`krlab-e2e-${family}-`, ['--family', family, '--nodes', '2', '--router', 'bird']);
     let client: KubeClient;
 
     before(function () {
-      requireRoot();
-      stateDir = mkdtempSync(path.join(os.tmpdir(), `krlab-e2e-${family}-`));
-      lab(stateDir, ['up', '--family', family, '--nodes', '2', '--router', 'bird']);
-      spec = loadLabState(stateDir)!.spec;
-      client = new KubeClient(apiServerUrl(spec));
-    });
-
-    after(function () {
-      if (!stateDir) return;
-      try {
-        lab(stateDir, ['down']);
-      } finally {
-        rmSync(stateDir, { recursive: true, force: true });
-      }
+      client = new KubeClient(apiServerUrl(lab.spec));
     });
 
     it('kubectl creates pods; each gets one address per enabled family from its node pod CIDR', async () => {
       const pods = [
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-        ...spec.nodes.flatMap((node) => ['a', 'b'].map((s) => testPod({ name: `p-${node}-${s}`, namespace: NS, nodeName: node, labels: { app: 'e2e' } }))),
+        ...lab.spec.nodes.flatMap((node) => ['a', 'b'].map((s) => testPod({ name: `p-${node}-${s}`, namespace: NS, nodeName: node, labels: { app: 'e2e' } }))),
       ];
-      const file = path.join(stateDir, 'e2e-pods.json');
+      const file = path.join(lab.stateDir, 'e2e-pods.json');
       writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pods }));
-      const out = kubectl(stateDir, ['create', '--validate=false', '-f', file]);
-      assert.match(out, new RegExp(`pod/p-${spec.nodes[0]}-a created`));
-      const ready = await until('4 Ready pods', async () => {
+      const out = kubectl(lab.stateDir, ['create', '--validate=false', '-f', file]);
+      assert.match(out, new RegExp(`pod/p-${lab.spec.nodes[0]}-a created`));
+      const ready = await waitFor('4 Ready pods', async () => {
         const items = (await client.list(R.pods, { namespace: NS })).items;
         return items.length === 4 && items.every((p) => podReady(p as never)) ? items : undefined;
       });
-      const fams = families(spec);
       for (const pod of ready) {
         const node = await client.get(R.nodes, undefined, pod.spec.nodeName);
         const ips: string[] = pod.status.podIPs.map((p: { ip: string }) => p.ip);
-        assert.deepEqual(ips.map(familyOf), fams, `${pod.metadata.name}: one address per enabled family, ipv4 first: ${ips.join(', ')}`);
+        assert.deepEqual(ips.map(familyOf), lab.fams, `${pod.metadata.name}: one address per enabled family, ipv4 first: ${ips.join(', ')}`);
         assert.equal(pod.status.podIP, ips[0]);
         for (const ip of ips) {
           const cidr = (node.spec.podCIDRs as string[]).find((c) => familyOf(c) === familyOf(ip));
@@ -113,11 +72,10 @@ for (const family of ['ipv4', 'ipv6', 'dual'] as const) {
     });
 
     it('same-node pod to pod (TCP, UDP), pod to node and masqueraded egress work over every family', async () => {
-      const res = await runCheck({ spec, apiUrl: apiServerUrl(spec), crossNode: 'auto' });
+      const res = await runCheck({ spec: lab.spec, apiUrl: apiServerUrl(lab.spec), crossNode: 'auto' });
       const rows = res.rows.filter((r) => r.from.startsWith(`${NS}/`));
-      const fams = families(spec);
       for (const kind of ['same-node', 'node', 'egress'] as const) {
-        for (const f of fams as Family[]) {
+        for (const f of lab.fams) {
           for (const proto of kind === 'node' ? (['tcp'] as const) : (['tcp', 'udp'] as const)) {
             const cells = rows.filter((r) => r.kind === kind && r.family === f && r.proto === proto);
             assert.ok(cells.length > 0, `probes for ${kind} ${f}/${proto}`);
@@ -131,24 +89,24 @@ for (const family of ['ipv4', 'ipv6', 'dual'] as const) {
     });
 
     it('kubectl labels, lists and deletes pods; deleted pods leave no namespace or address behind', async () => {
-      const victim = `p-${spec.nodes[0]}-a`;
-      kubectl(stateDir, ['-n', NS, 'label', 'pod', victim, 'doomed=yes']);
-      const listed = kubectl(stateDir, ['-n', NS, 'get', 'pods', '-l', 'doomed=yes', '-o', 'name']).trim();
+      const victim = `p-${lab.spec.nodes[0]}-a`;
+      kubectl(lab.stateDir, ['-n', NS, 'label', 'pod', victim, 'doomed=yes']);
+      const listed = kubectl(lab.stateDir, ['-n', NS, 'get', 'pods', '-l', 'doomed=yes', '-o', 'name']).trim();
       assert.equal(listed, `pod/${victim}`);
       const pod = await client.get(R.pods, NS, victim);
       const ips: string[] = pod.status.podIPs.map((p: { ip: string }) => p.ip);
       const netns = podNetnsName(NS, victim);
       assert.ok(netnsList().includes(netns));
-      for (const ip of ips) assert.ok(ipamLeases(spec, spec.nodes[0]!).includes(ip), `${ip} leased before the delete`);
+      for (const ip of ips) assert.ok(ipamLeases(lab.spec, lab.spec.nodes[0]!).includes(ip), `${ip} leased before the delete`);
 
-      kubectl(stateDir, ['-n', NS, 'delete', 'pod', victim]);
-      await until(`namespace ${netns} gone`, () => (netnsList().includes(netns) ? undefined : true));
-      await until(`leases of ${ips.join(', ')} released`, () => (ips.some((ip) => ipamLeases(spec, spec.nodes[0]!).includes(ip)) ? undefined : true));
-      assert.equal(existsSync(path.join(nodePaths(spec, spec.nodes[0]!).podsDir, `${netns}.json`)), false, 'kubelet record removed');
-      const remaining = kubectl(stateDir, ['-n', NS, 'get', 'pods', '-o', 'name']).trim().split('\n').sort();
-      assert.deepEqual(remaining, [`pod/p-${spec.nodes[0]}-b`, `pod/p-${spec.nodes[1]}-a`, `pod/p-${spec.nodes[1]}-b`]);
+      kubectl(lab.stateDir, ['-n', NS, 'delete', 'pod', victim]);
+      await waitFor(`namespace ${netns} gone`, () => (netnsList().includes(netns) ? undefined : true));
+      await waitFor(`leases of ${ips.join(', ')} released`, () => (ips.some((ip) => ipamLeases(lab.spec, lab.spec.nodes[0]!).includes(ip)) ? undefined : true));
+      assert.equal(existsSync(path.join(nodePaths(lab.spec, lab.spec.nodes[0]!).podsDir, `${netns}.json`)), false, 'kubelet record removed');
+      const remaining = kubectl(lab.stateDir, ['-n', NS, 'get', 'pods', '-o', 'name']).trim().split('\n').sort();
+      assert.deepEqual(remaining, [`pod/p-${lab.spec.nodes[0]}-b`, `pod/p-${lab.spec.nodes[1]}-a`, `pod/p-${lab.spec.nodes[1]}-b`]);
       // The node side is clean too: only the remaining pod's veth is on the node's bridge.
-      const veths = JSON.parse(execFileSync('ip', ['-n', `krlab-${spec.nodes[0]}`, '-j', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' })) as Obj[];
+      const veths = JSON.parse(execFileSync('ip', ['-n', `krlab-${lab.spec.nodes[0]}`, '-j', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' })) as Obj[];
       assert.equal(veths.filter((l) => l.master === 'kube-bridge').length, 1);
     });
   });

@@ -13,19 +13,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { promisify } from 'node:util';
-import { familyOf, type Family } from '../../sdk/src/families.ts';
-import { requireRoot } from '../helpers/netns.ts';
+import { familyOf } from '../../sdk/src/families.ts';
 import { gobgpNeighbors, KROUTER_PROTO, nodeKrouterRoutes, parseBirdRoutes } from '../lab/bgp-inspect.ts';
-import { apiServerUrl, families, loadLabState, nodeNetns, podNetnsName, ROUTER_NETNS, type LabSpec } from '../lab/config.ts';
+import { apiServerUrl, nodeNetns, podNetnsName, ROUTER_NETNS } from '../lab/config.ts';
 import { KubeClient, R } from '../lab/controllers/kube.ts';
-import { runDemoWorkloads } from '../lab/demo.ts';
 import { controlRequest, podSocketPath } from '../lab/kubelet/index.ts';
 import { routerControlArgv } from '../lab/router/index.ts';
-import { labCli, labCliAsync, labNodes, until, type LabNodeInfo } from '../lab/testing.ts';
+import { labCliAsync, labForSuite, until, type LabNodeInfo } from '../lab/testing.ts';
 import { DEMO_NAMESPACE, DEMO_TCP_PORT, DEMO_UDP_PORT } from '../lab/workloads.ts';
 
 const execFileP = promisify(execFile);
@@ -67,42 +62,19 @@ function every(everyMs: number, round: () => Promise<string[]>): Loop {
 
 describe('router e2e: agent killed and restarted with graceful restart (dual, 3 nodes, BIRD)', function () {
   this.timeout(300_000);
-  let stateDir: string | undefined;
-  let spec: LabSpec;
-  let nodes: LabNodeInfo[];
-  let fams: Family[];
-
-  before(async function () {
-    requireRoot();
-    stateDir = mkdtempSync(path.join(os.tmpdir(), 'krlab-router-gr-'));
-    labCli(stateDir, ['up', '--family', 'dual', '--nodes', '3', '--router', 'bird', '--router-config', JSON.stringify({ gracefulRestart: { enabled: true } })]);
-    const state = loadLabState(stateDir)!;
-    spec = state.spec;
-    fams = families(spec);
-    await runDemoWorkloads(state, () => undefined);
-    nodes = await labNodes(spec);
-  });
-
-  after(function () {
-    if (!stateDir) return;
-    try {
-      labCli(stateDir, ['down']);
-    } finally {
-      rmSync(stateDir, { recursive: true, force: true });
-    }
-  });
+  const lab = labForSuite('krlab-router-gr-', ['--family', 'dual', '--nodes', '3', '--router', 'bird', '--router-config', JSON.stringify({ gracefulRestart: { enabled: true } })], { demoWorkloads: true });
 
   /**
    * Restarts node-1's agent with `lab restart-agent ARGS` while probing and
    * sampling; returns what failed (nothing, when graceful restart works).
    */
   async function restartUnderProbe(restartArgs: string[]): Promise<{ probes: string[]; routes: string[] }> {
-    const [node1, node2, node3] = nodes as [LabNodeInfo, LabNodeInfo, LabNodeInfo];
-    const client = new KubeClient(apiServerUrl(spec));
+    const [node1, node2, node3] = lab.nodes as [LabNodeInfo, LabNodeInfo, LabNodeInfo];
+    const client = new KubeClient(apiServerUrl(lab.spec));
     const target = await client.get(R.pods, DEMO_NAMESPACE, `demo-${node1.name}-a`);
     const targetIPs = (target.status.podIPs as Array<{ ip: string }>).map((p) => p.ip);
-    assert.deepEqual(targetIPs.map(familyOf), fams);
-    const socket = podSocketPath(spec, podNetnsName(DEMO_NAMESPACE, `demo-${node2.name}-a`));
+    assert.deepEqual(targetIPs.map(familyOf), lab.fams);
+    const socket = podSocketPath(lab.spec, podNetnsName(DEMO_NAMESPACE, `demo-${node2.name}-a`));
     const probes = targetIPs.flatMap((host) => [
       { host, port: DEMO_TCP_PORT, proto: 'tcp', timeoutMs: 1000 },
       { host, port: DEMO_UDP_PORT, proto: 'udp', timeoutMs: 1000 },
@@ -117,7 +89,7 @@ describe('router e2e: agent killed and restarted with graceful restart (dual, 3 
     });
 
     // node-1's pod CIDRs as the other nodes' kernels and BIRD hold them.
-    const wanted = fams.map((f) => ({ f, dst: node1.podCidrs[f]!, via: node1.addresses[f]! }));
+    const wanted = lab.fams.map((f) => ({ f, dst: node1.podCidrs[f]!, via: node1.addresses[f]! }));
     const routeLoop = every(PROBE_EVERY_MS, async () => {
       const missing: string[] = [];
       for (const peer of [node2, node3]) {
@@ -128,7 +100,7 @@ describe('router e2e: agent killed and restarted with graceful restart (dual, 3 
         }
       }
       for (const w of wanted) {
-        const argv = ['ip', 'netns', 'exec', ROUTER_NETNS, ...routerControlArgv(spec, ['show', 'route', w.dst, 'all'])];
+        const argv = ['ip', 'netns', 'exec', ROUTER_NETNS, ...routerControlArgv(lab.spec, ['show', 'route', w.dst, 'all'])];
         const text = (await execFileP(argv[0]!, argv.slice(1))).stdout;
         if (!parseBirdRoutes(text).some((r) => r.fromBgp && r.prefix === w.dst && r.nextHop === w.via)) missing.push(`${new Date().toISOString()} BIRD: no route ${w.dst} via ${w.via}`);
       }
@@ -141,15 +113,15 @@ describe('router e2e: agent killed and restarted with graceful restart (dual, 3 
       assert.deepEqual([...probeLoop.failures, ...routeLoop.failures], [], 'baseline');
       const roundsBefore = probeLoop.rounds();
 
-      const out = await labCliAsync(stateDir!, ['restart-agent', node1.name, ...restartArgs]);
+      const out = await labCliAsync(lab.stateDir, ['restart-agent', node1.name, ...restartArgs]);
       assert.match(out, /SIGKILL to pid/);
       if (restartArgs.includes('--kill-gobgpd')) assert.match(out, /SIGKILL to gobgpd pid/);
       assert.match(out, /healthy/);
 
       // Converged again: node-1's sessions are all up and its kernel routes to the others are there.
       await until(`${node1.name} converged after the restart`, () => {
-        if (gobgpNeighbors(spec, node1.name).some((n) => n.state !== 'established')) return undefined;
-        for (const f of fams) {
+        if (gobgpNeighbors(lab.spec, node1.name).some((n) => n.state !== 'established')) return undefined;
+        for (const f of lab.fams) {
           const dsts = nodeKrouterRoutes(node1.name, f).map((r) => r.dst);
           if (![node2, node3].every((n) => dsts.includes(n.podCidrs[f]!))) return undefined;
         }

@@ -10,32 +10,20 @@
  *   from every node, and no node installs them from its peers. Root.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { familyOf, type Family } from '../../sdk/src/families.ts';
-import { requireRoot } from '../helpers/netns.ts';
 import { gobgpNeighbors, nodeKrouterRoutes, routerRoutes } from '../lab/bgp-inspect.ts';
-import { apiServerUrl, families, loadLabState, routerUnderlay, type LabSpec } from '../lab/config.ts';
+import { apiServerUrl, routerUnderlay } from '../lab/config.ts';
 import { KubeClient, R } from '../lab/controllers/kube.ts';
-import { runDemoWorkloads } from '../lab/demo.ts';
-import { labCli, labNodes, until, type LabNodeInfo } from '../lab/testing.ts';
+import { labCli, labForSuite, until, type LabNodeInfo } from '../lab/testing.ts';
 import { DEMO_APP, DEMO_NAMESPACE } from '../lab/workloads.ts';
 
 const RR = '42';
 
 describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP advertisement (dual, BIRD)', function () {
   this.timeout(300_000);
-  let stateDir: string | undefined;
-  let spec: LabSpec;
-  let nodes: LabNodeInfo[];
-  let fams: Family[];
-
-  before(async function () {
-    requireRoot();
-    stateDir = mkdtempSync(path.join(os.tmpdir(), 'krlab-router-rr-'));
-    labCli(stateDir, [
-      'up',
+  const lab = labForSuite(
+    'krlab-router-rr-',
+    [
       '--family',
       'dual',
       '--nodes',
@@ -47,34 +35,24 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
       '--node-annotation',
       `node-1:kube-router.io/rr.server=${RR}`,
       ...['node-2', 'node-3', 'node-4'].flatMap((n) => ['--node-annotation', `${n}:kube-router.io/rr.client=${RR}`]),
-    ]);
-    const state = loadLabState(stateDir)!;
-    spec = state.spec;
-    fams = families(spec);
-    await runDemoWorkloads(state, () => undefined);
-    nodes = await labNodes(spec);
-    assert.equal(nodes.length, 4);
-  });
+    ],
+    { demoWorkloads: true },
+  );
 
-  after(function () {
-    if (!stateDir) return;
-    try {
-      labCli(stateDir, ['down']);
-    } finally {
-      rmSync(stateDir, { recursive: true, force: true });
-    }
+  before(function () {
+    assert.equal(lab.nodes.length, 4);
   });
 
   it('clients peer only with the reflector (and the external router); the reflector peers with every client', async function () {
-    const router = Object.values(routerUnderlay(spec));
-    const addrs = (n: LabNodeInfo) => fams.map((f) => n.addresses[f]!);
-    const [server, ...clients] = nodes;
-    for (const node of nodes) {
+    const router = Object.values(routerUnderlay(lab.spec));
+    const addrs = (n: LabNodeInfo) => lab.fams.map((f) => n.addresses[f]!);
+    const [server, ...clients] = lab.nodes;
+    for (const node of lab.nodes) {
       // `up` waited for pod routes (reflected ones included), not for the external router's sessions.
       const neighbors = await until(`${node.name}'s sessions established`, () => {
-        const list = gobgpNeighbors(spec, node.name);
+        const list = gobgpNeighbors(lab.spec, node.name);
         return list.length > 0 && list.every((n) => n.state === 'established') ? list : undefined;
-      }, 30_000).catch(() => gobgpNeighbors(spec, node.name));
+      }, 30_000).catch(() => gobgpNeighbors(lab.spec, node.name));
       const want = node === server ? [...clients.flatMap(addrs), ...router] : [...addrs(server!), ...router];
       assert.deepEqual(neighbors.map((n) => n.address).sort(), want.sort(), `${node.name}'s BGP neighbors`);
       assert.deepEqual(neighbors.filter((n) => n.state !== 'established').map((n) => `${n.address} ${n.state}`), [], `${node.name}: every session established`);
@@ -82,10 +60,10 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
   });
 
   it('every node routes to every other node directly (reflected paths keep the owner as next hop)', function () {
-    for (const node of nodes) {
-      for (const f of fams) {
+    for (const node of lab.nodes) {
+      for (const f of lab.fams) {
         const routes = nodeKrouterRoutes(node.name, f).map((r) => `${r.dst} via ${r.gateway}`);
-        for (const other of nodes.filter((n) => n !== node)) {
+        for (const other of lab.nodes.filter((n) => n !== node)) {
           assert.ok(routes.includes(`${other.podCidrs[f]} via ${other.addresses[f]}`), `${node.name}: ${other.podCidrs[f]} via ${other.addresses[f]} in ${routes.join(', ')}`);
         }
       }
@@ -93,7 +71,7 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
   });
 
   it('`lab check` gives full connectivity: every pod reaches every other pod over TCP and UDP in both families', function () {
-    const res = JSON.parse(labCli(stateDir!, ['check', '--json'])) as { ok: boolean; rows: Array<{ kind: string; family: Family; proto: string; result: string; from: string; to: string }> };
+    const res = JSON.parse(labCli(lab.stateDir, ['check', '--json'])) as { ok: boolean; rows: Array<{ kind: string; family: Family; proto: string; result: string; from: string; to: string }> };
     assert.equal(res.ok, true);
     const cross = res.rows.filter((r) => r.kind === 'cross-node');
     // 8 pods, 6 on other nodes each, 2 families, TCP + UDP.
@@ -114,8 +92,8 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
       svc('only-v6', { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'] }),
       svc('both', { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6', 'IPv4'] }),
     ];
-    labCli(stateDir!, ['kubectl', 'create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
-    const client = new KubeClient(apiServerUrl(spec));
+    labCli(lab.stateDir, ['kubectl', 'create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
+    const client = new KubeClient(apiServerUrl(lab.spec));
     const clusterIPs = new Map<string, string[]>();
     for (const name of ['only-v4', 'only-v6', 'both']) {
       const s = await client.get(R.services, DEMO_NAMESPACE, name);
@@ -129,16 +107,16 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
     const hostRoute = (ip: string) => `${ip}/${familyOf(ip) === 'ipv4' ? 32 : 128}`;
     const atBird = await until('every cluster IP at BIRD from every node', () => {
       const found = new Map<string, string[]>();
-      for (const f of fams) for (const r of routerRoutes(spec, f).filter((x) => x.fromBgp)) found.set(r.prefix, [...(found.get(r.prefix) ?? []), r.nextHop]);
-      return vips.every((ip) => (found.get(hostRoute(ip)) ?? []).length === nodes.length) ? found : undefined;
+      for (const f of lab.fams) for (const r of routerRoutes(lab.spec, f).filter((x) => x.fromBgp)) found.set(r.prefix, [...(found.get(r.prefix) ?? []), r.nextHop]);
+      return vips.every((ip) => (found.get(hostRoute(ip)) ?? []).length === lab.nodes.length) ? found : undefined;
     });
     for (const ip of vips) {
       const f = familyOf(ip);
-      assert.deepEqual(atBird.get(hostRoute(ip))!.sort(), nodes.map((n) => n.addresses[f]!).sort(), `${hostRoute(ip)} at BIRD via every node's ${f} address`);
+      assert.deepEqual(atBird.get(hostRoute(ip))!.sort(), lab.nodes.map((n) => n.addresses[f]!).sort(), `${hostRoute(ip)} at BIRD via every node's ${f} address`);
     }
     // Service ranges are never installed from peers.
-    for (const node of nodes) {
-      for (const f of fams) {
+    for (const node of lab.nodes) {
+      for (const f of lab.fams) {
         const dsts = nodeKrouterRoutes(node.name, f).map((r) => r.dst);
         assert.deepEqual(vips.filter((ip) => dsts.includes(hostRoute(ip)) || dsts.includes(ip)), [], `${node.name}: no ${f} VIP route`);
       }

@@ -14,15 +14,10 @@
  * Root: the lab makes namespaces and links.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { familyOf, type Family } from '../../sdk/src/families.ts';
-import { requireRoot } from '../helpers/netns.ts';
 import { gobgpRib, nodeKrouterRoutes, kernelRoutes, routerRoutes, type RouterRoute } from '../lab/bgp-inspect.ts';
-import { families, loadLabState, nodeNetns, routerOriginated, routerUnderlay, type LabSpec } from '../lab/config.ts';
-import { runDemoWorkloads } from '../lab/demo.ts';
-import { labCli, labNodes, until, type LabNodeInfo } from '../lab/testing.ts';
+import { nodeNetns, routerOriginated, routerUnderlay, type LabSpec } from '../lab/config.ts';
+import { labCli, labForSuite, until } from '../lab/testing.ts';
 
 const ALL: Family[] = ['ipv4', 'ipv6'];
 
@@ -37,39 +32,20 @@ const learnedAtRouter = (spec: LabSpec, f: Family): RouterRoute[] => routerRoute
 for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
   describe(`router e2e: pod routes over BGP (${mode}, 3 nodes, BIRD)`, function () {
     this.timeout(300_000);
-    let stateDir: string | undefined;
-    let spec: LabSpec;
-    let nodes: LabNodeInfo[];
-    let fams: Family[];
+    const lab = labForSuite(`krlab-router-${mode}-`, ['--family', mode, '--nodes', '3', '--router', 'bird'], { demoWorkloads: true });
 
-    before(async function () {
-      requireRoot();
-      stateDir = mkdtempSync(path.join(os.tmpdir(), `krlab-router-${mode}-`));
-      labCli(stateDir, ['up', '--family', mode, '--nodes', '3', '--router', 'bird']);
-      const state = loadLabState(stateDir)!;
-      spec = state.spec;
-      fams = families(spec);
-      await runDemoWorkloads(state, () => undefined);
-      nodes = await labNodes(spec);
-      assert.deepEqual(nodes.map((n) => n.name), spec.nodes);
-      for (const n of nodes) for (const f of fams) assert.ok(n.podCidrs[f] && n.addresses[f], `${n.name} has a ${f} pod CIDR and address`);
+    before(function () {
+      assert.deepEqual(lab.nodes.map((n) => n.name), lab.spec.nodes);
+      for (const n of lab.nodes) for (const f of lab.fams) assert.ok(n.podCidrs[f] && n.addresses[f], `${n.name} has a ${f} pod CIDR and address`);
     });
 
-    after(function () {
-      if (!stateDir) return;
-      try {
-        labCli(stateDir, ['down']);
-      } finally {
-        rmSync(stateDir, { recursive: true, force: true });
-      }
-    });
 
     it('`lab check` passes: cross-node pod to pod TCP and UDP over every enabled family', function () {
       // The CLI exits non-zero when an expected path fails: labCli throws with the matrix.
-      const out = labCli(stateDir!, ['check', '--json']);
+      const out = labCli(lab.stateDir, ['check', '--json']);
       const res = JSON.parse(out) as CheckJson;
       assert.equal(res.ok, true, out);
-      for (const f of fams) {
+      for (const f of lab.fams) {
         for (const proto of ['tcp', 'udp'] as const) {
           const rows = res.rows.filter((r) => r.kind === 'cross-node' && r.family === f && r.proto === proto);
           // 6 pods, 4 on other nodes each, one port per protocol.
@@ -77,27 +53,27 @@ for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
           assert.deepEqual(rows.filter((r) => r.result !== 'ok').map((r) => `${r.from} -> ${r.to} ${r.host}: ${r.result} ${r.detail}`), []);
         }
       }
-      for (const f of ALL.filter((x) => !fams.includes(x))) assert.equal(res.rows.filter((r) => r.family === f).length, 0, `no ${f} probes in ${mode}`);
+      for (const f of ALL.filter((x) => !lab.fams.includes(x))) assert.equal(res.rows.filter((r) => r.family === f).length, 0, `no ${f} probes in ${mode}`);
     });
 
     it("each node's gobgp RIB per family holds exactly that family's pod CIDRs and the router's prefix, next hops of that family; both RIBs answer", function () {
-      const originated = routerOriginated(spec);
-      const router = routerUnderlay(spec);
-      for (const node of nodes) {
+      const originated = routerOriginated(lab.spec);
+      const router = routerUnderlay(lab.spec);
+      for (const node of lab.nodes) {
         for (const f of ALL) {
           // Throws on "address family not supported": both must answer in every mode.
-          const rib = gobgpRib(spec, node.name, f);
-          if (!fams.includes(f)) {
+          const rib = gobgpRib(lab.spec, node.name, f);
+          if (!lab.fams.includes(f)) {
             assert.deepEqual(rib, [], `${node.name}: ${f} RIB is empty in ${mode}`);
             continue;
           }
-          const want = [...nodes.map((n) => n.podCidrs[f]!), originated[f]!].sort();
+          const want = [...lab.nodes.map((n) => n.podCidrs[f]!), originated[f]!].sort();
           assert.deepEqual([...new Set(rib.map((p) => p.prefix))].sort(), want, `${node.name}: ${f} RIB prefixes`);
           for (const p of rib) {
             assert.equal(familyOf(p.nextHop), f, `${node.name}: ${p.prefix} next hop ${p.nextHop} is ${f}`);
             assert.equal(familyOf(p.prefix), f, `${node.name}: ${p.prefix} is in the ${f} RIB`);
           }
-          for (const owner of nodes) {
+          for (const owner of lab.nodes) {
             const best = rib.filter((p) => p.prefix === owner.podCidrs[f] && p.best);
             assert.deepEqual(best.map((p) => p.nextHop), [owner.addresses[f]], `${node.name}: best path of ${owner.name}'s ${f} pod CIDR via ${owner.name}`);
           }
@@ -108,12 +84,12 @@ for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
     });
 
     it("BIRD learns every node's pod CIDR per family from that node only, via the node's own address", async function () {
-      for (const f of fams) {
+      for (const f of lab.fams) {
         // Sessions are named node_<i>_v4|v6 (test/lab/router/model.ts); exactly one route per node.
-        const want = nodes.map((n, i) => `${n.podCidrs[f]} from node_${i + 1}_v${f === 'ipv4' ? 4 : 6} via ${n.addresses[f]}`).sort();
+        const want = lab.nodes.map((n, i) => `${n.podCidrs[f]} from node_${i + 1}_v${f === 'ipv4' ? 4 : 6} via ${n.addresses[f]}`).sort();
         // `up` waited for the nodes' routes, not for BIRD's sessions: give those the moment they need.
         const got = await until(`BIRD ${f} table`, () => {
-          const learned = learnedAtRouter(spec, f).map((r) => `${r.prefix} from ${r.source} via ${r.nextHop}`).sort();
+          const learned = learnedAtRouter(lab.spec, f).map((r) => `${r.prefix} from ${r.source} via ${r.nextHop}`).sort();
           return learned.length >= want.length ? learned : undefined;
         });
         assert.deepEqual(got, want, `BIRD ${f} routes learned over BGP`);
@@ -121,13 +97,13 @@ for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
     });
 
     it("every node installs the other nodes' pod CIDRs and the router's prefix, never its default route", function () {
-      const originated = routerOriginated(spec);
-      const router = routerUnderlay(spec);
-      for (const node of nodes) {
-        for (const f of fams) {
+      const originated = routerOriginated(lab.spec);
+      const router = routerUnderlay(lab.spec);
+      for (const node of lab.nodes) {
+        for (const f of lab.fams) {
           const routes = nodeKrouterRoutes(node.name, f);
           const want = [
-            ...nodes.filter((n) => n !== node).map((n) => `${n.podCidrs[f]} via ${n.addresses[f]}`),
+            ...lab.nodes.filter((n) => n !== node).map((n) => `${n.podCidrs[f]} via ${n.addresses[f]}`),
             `${originated[f]} via ${router[f]}`,
           ].sort();
           assert.deepEqual(routes.map((r) => `${r.dst} via ${r.gateway}`).sort(), want, `${node.name}: ${f} krouter routes`);
@@ -141,22 +117,22 @@ for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
 
     // Changes the cluster: last.
     it("a node deleted from the API: its pod routes leave every other node's kernel and BIRD", async function () {
-      const gone = nodes[2]!;
-      const rest = nodes.filter((n) => n !== gone);
-      labCli(stateDir!, ['kubectl', 'delete', 'node', gone.name]);
+      const gone = lab.nodes[2]!;
+      const rest = lab.nodes.filter((n) => n !== gone);
+      labCli(lab.stateDir, ['kubectl', 'delete', 'node', gone.name]);
       await until(`${gone.name}'s pod CIDRs gone from ${rest.map((n) => n.name).join(', ')} and BIRD`, () => {
-        for (const f of fams) {
-          if (learnedAtRouter(spec, f).some((r) => r.prefix === gone.podCidrs[f])) return undefined;
+        for (const f of lab.fams) {
+          if (learnedAtRouter(lab.spec, f).some((r) => r.prefix === gone.podCidrs[f])) return undefined;
           for (const n of rest) if (nodeKrouterRoutes(n.name, f).some((r) => r.dst === gone.podCidrs[f])) return undefined;
         }
         return true;
       });
       // Nothing else was disturbed: the remaining nodes still route to each other.
       for (const n of rest) {
-        for (const f of fams) {
+        for (const f of lab.fams) {
           const other = rest.find((x) => x !== n)!;
           assert.ok(nodeKrouterRoutes(n.name, f).some((r) => r.dst === other.podCidrs[f] && r.gateway === other.addresses[f]), `${n.name} still routes ${other.podCidrs[f]}`);
-          assert.deepEqual(learnedAtRouter(spec, f).map((r) => r.prefix).sort(), rest.map((x) => x.podCidrs[f]!).sort(), `BIRD ${f}`);
+          assert.deepEqual(learnedAtRouter(lab.spec, f).map((r) => r.prefix).sort(), rest.map((x) => x.podCidrs[f]!).sort(), `BIRD ${f}`);
         }
       }
     });

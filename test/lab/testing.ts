@@ -1,15 +1,20 @@
 /**
- * Driving a lab from tests: the lab CLI against one state directory (sync and
- * async), a bounded wait, and the lab's Nodes as the router sees them (pod
- * CIDRs and underlay addresses per family).
+ * Driving a lab from tests: one lab per suite (up before, down after), the
+ * lab CLI against one state directory (sync and async), a bounded wait, and
+ * the lab's Nodes as the router sees them (pod CIDRs and underlay addresses
+ * per family).
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { tryFamilyOf } from '../../sdk/src/families.ts';
+import { requireRoot } from '../helpers/netns.ts';
 import { listNodes } from './api.ts';
-import { apiServerUrl, type Family, type FamilyMap, type LabSpec } from './config.ts';
+import { apiServerUrl, families, loadLabState, type Family, type FamilyMap, type LabSpec } from './config.ts';
+import { runDemoWorkloads } from './demo.ts';
 
 const execFileP = promisify(execFile);
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -98,4 +103,51 @@ export async function labNodes(spec: LabSpec): Promise<LabNodeInfo[]> {
       return { name: n.metadata.name, podCidrs, addresses };
     })
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** The lab of one suite; the fields are set once the suite's `before` hook has brought it up. */
+export interface SuiteLab {
+  stateDir: string;
+  spec: LabSpec;
+  fams: Family[];
+  /** The lab's Nodes; read only with `demoWorkloads` (after the workloads run), else empty. */
+  nodes: LabNodeInfo[];
+}
+
+/**
+ * Gives the enclosing mocha suite its own lab: `before` (root required)
+ * runs `lab up UP_ARGS` in a fresh state directory under the temp dir whose
+ * name starts with `dirPrefix`, then with `demoWorkloads` starts the demo
+ * workloads and reads the Nodes; `after` runs `lab down` and removes the
+ * state directory, also when `up` or a test failed. Register it before the
+ * suite's own hooks so those see a running lab.
+ */
+export function labForSuite(dirPrefix: string, upArgs: string[], opts: { demoWorkloads?: boolean } = {}): SuiteLab {
+  const lab = { nodes: [] as LabNodeInfo[] } as SuiteLab;
+  let stateDir: string | undefined;
+
+  before(async function () {
+    requireRoot();
+    stateDir = mkdtempSync(path.join(os.tmpdir(), dirPrefix));
+    lab.stateDir = stateDir;
+    labCli(stateDir, ['up', ...upArgs]);
+    const state = loadLabState(stateDir)!;
+    lab.spec = state.spec;
+    lab.fams = families(state.spec);
+    if (opts.demoWorkloads) {
+      await runDemoWorkloads(state, () => undefined);
+      lab.nodes = await labNodes(state.spec);
+    }
+  });
+
+  after(function () {
+    if (!stateDir) return;
+    try {
+      labCli(stateDir, ['down']);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  return lab;
 }
