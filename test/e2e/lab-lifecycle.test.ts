@@ -91,6 +91,16 @@ describe('lab lifecycle (e2e)', function () {
     return dir;
   }
 
+  /** `lab up` of 2 nodes, CNI only, in the background; kept in `running` so `after` stops it if a test does not. */
+  function startUp(stateDir: string): ChildProcess {
+    running = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none', '--plugins', 'cni'], {
+      cwd: repoRoot,
+      env: { ...process.env, KROUTER_LAB_DIR: stateDir },
+      stdio: 'ignore',
+    });
+    return running;
+  }
+
   before(function () {
     requireRoot();
     const before = labFootprint('/nonexistent-state-dir');
@@ -154,12 +164,7 @@ describe('lab lifecycle (e2e)', function () {
   for (const point of killPoints) {
     it(`up killed with SIGKILL ${point.name}, then down leaves nothing`, async function () {
       const stateDir = newStateDir();
-      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none', '--plugins', 'cni'], {
-        cwd: repoRoot,
-        env: { ...process.env, KROUTER_LAB_DIR: stateDir },
-        stdio: 'ignore',
-      });
-      running = child;
+      const child = startUp(stateDir);
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       let reached = false;
       while (child.exitCode === null && child.signalCode === null) {
@@ -189,12 +194,7 @@ describe('lab lifecycle (e2e)', function () {
 
   it('down while an up is still running stops it first and leaves nothing', async function () {
     const stateDir = newStateDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '2', '--router', 'none', '--plugins', 'cni'], {
-      cwd: repoRoot,
-      env: { ...process.env, KROUTER_LAB_DIR: stateDir },
-      stdio: 'ignore',
-    });
-    running = child;
+    const child = startUp(stateDir);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     while (child.exitCode === null && !existsSync(path.join(stateDir, 'lab.json'))) await sleep(5);
     const downRun = lab(stateDir, ['down']);
