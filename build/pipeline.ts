@@ -5,6 +5,7 @@ import { BuildError, bundleAgent } from './bundle.ts';
 import { DEFAULT_PROTO_DIR, generate } from './gen-gobgp-descriptor.ts';
 import { paths, repoRoot } from './paths.ts';
 import { makeExecutable } from './sea.ts';
+import { chunkPath } from './services-chunk.ts';
 
 export interface BuildAllOptions {
   entry?: string;
@@ -38,6 +39,7 @@ export async function buildAll(opts: BuildAllOptions = {}): Promise<void> {
   ensureDescriptor(log);
   const bundle = await bundleAgent({ entry: opts.entry });
   log(`bundle     ${path.relative(repoRoot, bundle.outfile)}  ${mb(bundle.bytes)}${bundle.warnings ? `  (${bundle.warnings} warnings)` : ''}`);
+  log(`services   ${path.relative(repoRoot, bundle.servicesChunk)}  ${mb(bundle.servicesBytes)}  (loaded when a plugin needs them)`);
   if (opts.bundleOnly) return;
   const sea = await makeExecutable({ bundle: bundle.outfile, strip: opts.strip, codeCache: !opts.reproducible });
   log(
@@ -56,7 +58,7 @@ function newestSource(): number {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
         if (e.name !== 'node_modules' && e.name !== 'dist' && e.name !== 'examples') walk(p);
-      } else if (/\.(ts|json)$/.test(e.name)) {
+      } else if (/\.(ts|json|cjs)$/.test(e.name)) {
         newest = Math.max(newest, fs.statSync(p).mtimeMs);
       }
     }
@@ -71,13 +73,13 @@ function isFresh(file: string): boolean {
 
 /** For tests: builds the bundle and executable when missing or older than the sources. */
 export async function ensureExecutable(): Promise<string> {
-  if (!isFresh(paths.executable) || !isFresh(paths.bundle)) await buildAll();
+  if (!isFresh(paths.executable) || !isFresh(paths.bundle) || !isFresh(chunkPath())) await buildAll();
   return paths.executable;
 }
 
 /** For tests: builds only the bundle when missing or older than the sources. */
 export async function ensureBundle(): Promise<string> {
-  if (!isFresh(paths.bundle)) {
+  if (!isFresh(paths.bundle) || !isFresh(chunkPath())) {
     ensureDescriptor();
     await bundleAgent();
   }

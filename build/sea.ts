@@ -4,12 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from './bundle.ts';
 import { paths } from './paths.ts';
+import { chunkPath, SERVICES_CHUNK } from './services-chunk.ts';
 
 /** The fuse Node looks for to know a blob was injected (Node's documented value). */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 export interface SeaOptions {
   bundle?: string;
+  /** The lazily loaded services, stored as an asset of the blob; default: next to the bundle. */
+  servicesChunk?: string;
   output?: string;
   /** Base binary; also generates the blob (they must be the same build). */
   nodeBinary?: string;
@@ -40,6 +43,8 @@ export async function makeExecutable(opts: SeaOptions = {}): Promise<SeaResult> 
   const output = opts.output ?? paths.executable;
   const nodeBinary = opts.nodeBinary ?? paths.nodeBinary;
   if (!fs.existsSync(bundle)) throw new BuildError('sea', `bundle ${bundle} does not exist`);
+  const servicesChunk = opts.servicesChunk ?? chunkPath(bundle);
+  if (!fs.existsSync(servicesChunk)) throw new BuildError('sea', `services chunk ${servicesChunk} does not exist`);
   assertElf(nodeBinary);
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'krouter-sea-'));
@@ -47,8 +52,8 @@ export async function makeExecutable(opts: SeaOptions = {}): Promise<SeaResult> 
     const blob = path.join(work, 'sea-prep.blob');
     // Code cache speeds up start; fall back without it if this Node refuses it.
     let codeCache = opts.codeCache !== false;
-    if (!generateBlob(nodeBinary, bundle, blob, codeCache)) {
-      if (!codeCache || !generateBlob(nodeBinary, bundle, blob, false)) {
+    if (!generateBlob(nodeBinary, bundle, servicesChunk, blob, codeCache)) {
+      if (!codeCache || !generateBlob(nodeBinary, bundle, servicesChunk, blob, false)) {
         throw new BuildError('sea', `${nodeBinary} --experimental-sea-config failed (see output above)`);
       }
       codeCache = false;
@@ -90,11 +95,14 @@ function assertElf(file: string): void {
   }
 }
 
-function generateBlob(nodeBinary: string, bundle: string, blob: string, useCodeCache: boolean): boolean {
+function generateBlob(nodeBinary: string, bundle: string, servicesChunk: string, blob: string, useCodeCache: boolean): boolean {
   const config = path.join(path.dirname(blob), 'sea-config.json');
+  // The services chunk is an asset: its pages are read only when a plugin
+  // needs those services (build/services-chunk.ts).
+  const assets = { [SERVICES_CHUNK]: servicesChunk };
   fs.writeFileSync(
     config,
-    JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false }, null, 2),
+    JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false, assets }, null, 2),
   );
   fs.rmSync(blob, { force: true });
   const r = spawnSync(nodeBinary, ['--experimental-sea-config', config], { encoding: 'utf8' });
