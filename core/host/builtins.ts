@@ -1,10 +1,14 @@
-import cni from '../../plugins/cni/index.ts';
-import router from '../../plugins/router/index.ts';
+import { lazyBuiltin } from './prepare.ts';
 
 /**
  * The built-in plugins, bundled into the executable. Each is an ordinary SDK
  * plugin (a `definePlugin` default export); they start in this order, before
- * external plugins, and stop in reverse. To add one, import its module and
- * list it here.
+ * external plugins, and stop in reverse. To add one, list its name and its
+ * module here. A module is imported only when its plugin is enabled (its
+ * code and config schema cost ~1 MB of memory otherwise); esbuild still
+ * bundles it, and turns the import into a lazy require of the bundled module.
  */
-export const builtins: readonly unknown[] = [cni, router];
+export const builtins: readonly unknown[] = [
+  lazyBuiltin('cni', () => import('../../plugins/cni/index.ts')),
+  lazyBuiltin('router', () => import('../../plugins/router/index.ts')),
+];

@@ -5,6 +5,34 @@ import { validatePluginConfig } from '../config/plugin-config.ts';
 import type { ResolvedConfig } from '../config/schema.ts';
 import { loadModuleFile, pluginOfModule } from './loader.ts';
 
+/**
+ * A built-in plugin known by name and imported only when enabled: a plugin
+ * module's code and its schemas cost memory in every agent that does not
+ * run it. The bundler still bundles the module behind `load`.
+ */
+export interface LazyBuiltin {
+  readonly lazyBuiltin: string;
+  load(): Promise<unknown>;
+}
+
+export function lazyBuiltin(name: string, load: () => Promise<unknown>): LazyBuiltin {
+  return { lazyBuiltin: name, load };
+}
+
+function isLazyBuiltin(value: unknown): value is LazyBuiltin {
+  return typeof (value as Partial<LazyBuiltin> | null)?.lazyBuiltin === 'string' && typeof (value as LazyBuiltin).load === 'function';
+}
+
+/** The plugin of a built-in entry (a module, its default export, or a LazyBuiltin). */
+export async function loadBuiltin(entry: unknown, index = 0): Promise<DefinedPlugin> {
+  const mod = isLazyBuiltin(entry) ? await entry.load() : entry;
+  const plugin = pluginOfModule(mod);
+  const label = isLazyBuiltin(entry) ? `built-in plugin ${entry.lazyBuiltin}` : `built-in plugin #${index}`;
+  if (!plugin) throw new Error(`${label} has no definePlugin default export`);
+  if (isLazyBuiltin(entry) && plugin.name !== entry.lazyBuiltin) throw new Error(`${label} is named ${plugin.name} in its module`);
+  return plugin;
+}
+
 /** A plugin ready to start: definition, validated config, where it came from. */
 export interface PreparedPlugin {
   definition: DefinedPlugin;
@@ -16,7 +44,7 @@ export interface PreparedPlugin {
 export interface PrepareOptions {
   config: ResolvedConfig;
   source: ConfigSource;
-  /** Built-in plugin modules (or their default exports), in start order. */
+  /** Built-in plugin modules (or their default exports, or LazyBuiltins), in start order. */
   builtins: readonly unknown[];
   /** Whether the host provides a service for a token. */
   provides: (token: symbol) => boolean;
@@ -42,13 +70,14 @@ export async function preparePlugins(options: PrepareOptions): Promise<PreparedP
   const prepared: PreparedPlugin[] = [];
   const byName = new Map<string, string>();
 
-  const builtinsByName = new Map<string, DefinedPlugin>();
-  options.builtins.forEach((mod, i) => {
-    const plugin = pluginOfModule(mod);
-    if (!plugin) throw new Error(`built-in plugin #${i} has no definePlugin default export`);
-    if (builtinsByName.has(plugin.name)) throw new Error(`two built-in plugins are named ${plugin.name}`);
-    builtinsByName.set(plugin.name, plugin);
-  });
+  // Name -> the plugin, loaded only when its section enables it.
+  const builtinsByName = new Map<string, () => Promise<DefinedPlugin>>();
+  for (const [i, entry] of options.builtins.entries()) {
+    const plugin = isLazyBuiltin(entry) ? undefined : await loadBuiltin(entry, i);
+    const name = plugin?.name ?? (entry as LazyBuiltin).lazyBuiltin;
+    if (builtinsByName.has(name)) throw new Error(`two built-in plugins are named ${name}`);
+    builtinsByName.set(name, plugin ? async () => plugin : () => loadBuiltin(entry, i));
+  }
 
   for (const name of Object.keys(config.plugins)) {
     if (!builtinsByName.has(name)) {
@@ -92,11 +121,11 @@ export async function preparePlugins(options: PrepareOptions): Promise<PreparedP
     if (ok && result.ok) prepared.push({ definition: plugin, config: result.value, origin });
   };
 
-  for (const [name, plugin] of builtinsByName) {
+  for (const [name, load] of builtinsByName) {
     const section = config.plugins[name];
     if (!section?.enabled) continue;
     const { enabled: _enabled, ...own } = section;
-    await check(plugin, 'built-in', ['plugins', name], own, ['plugins', name]);
+    await check(await load(), 'built-in', ['plugins', name], own, ['plugins', name]);
   }
 
   for (const [i, entry] of config.externalPlugins.entries()) {
