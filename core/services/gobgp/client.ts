@@ -3,7 +3,7 @@
  * server-streaming call gets a deadline, and every error names the RPC.
  */
 import * as grpc from '@grpc/grpc-js';
-import { gobgpApiClientConstructor } from './descriptor.ts';
+import { gobgpApiClientConstructor, gobgpMethod } from './descriptor.ts';
 
 /** A failed gobgp RPC: names the method and carries the gRPC status code. */
 export class GobgpRpcError extends Error {
@@ -89,14 +89,26 @@ export class GobgpClient {
   /**
    * A long-lived server stream (no deadline). `onEnd` gets the error that
    * ended it, or undefined when it ended cleanly or was cancelled.
+   * `decode`, when given, replaces the generic response decoder: it gets
+   * each message's bytes and also receives the generic decoder, for the
+   * messages it leaves to it. A throw there ends the stream with an error.
    */
   stream<Item = Record<string, unknown>>(
     rpc: string,
     request: object,
     onData: (item: Item) => void,
     onEnd: (err?: GobgpRpcError) => void,
+    decode?: (bytes: Buffer, generic: (bytes: Buffer) => unknown) => Item,
   ): WatchHandle {
-    const call = this.method<StreamMethod>(rpc)(request, {});
+    let call: grpc.ClientReadableStream<unknown>;
+    if (decode) {
+      const def = gobgpMethod(rpc);
+      if (!def) throw new GobgpRpcError(rpc, undefined, 'no such method in the gobgp API descriptor');
+      const generic = def.responseDeserialize;
+      call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, (b: Buffer) => decode(b, generic), request, {});
+    } else {
+      call = this.method<StreamMethod>(rpc)(request, {});
+    }
     let cancelled = false;
     let ended = false;
     const finish = (err?: GobgpRpcError) => {

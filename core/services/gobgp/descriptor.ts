@@ -15,6 +15,7 @@ type RootJson = Parameters<typeof protoLoader.fromJSON>[0];
 export const GOBGP_DESCRIPTOR_VERSION: string = (descriptor as { gobgpdVersion: string }).gobgpdVersion;
 
 let clientCtor: grpc.ServiceClientConstructor | undefined;
+let packageDefinition: protoLoader.PackageDefinition | undefined;
 
 type AnyMessage = { type_url?: string; value?: Uint8Array };
 type AnyToObject = (this: protobuf.Type, message: AnyMessage, options?: protobuf.IConversionOptions, depth?: number) => Record<string, unknown>;
@@ -54,11 +55,10 @@ function cacheAnyTypeLookups(): void {
   wrapper.cached = true;
 }
 
-/** The GobgpApi client constructor (built once). */
-export function gobgpApiClientConstructor(): grpc.ServiceClientConstructor {
-  if (!clientCtor) {
+function gobgpPackageDefinition(): protoLoader.PackageDefinition {
+  if (!packageDefinition) {
     cacheAnyTypeLookups();
-    const packageDefinition = protoLoader.fromJSON((descriptor as unknown as { root: RootJson }).root, {
+    packageDefinition = protoLoader.fromJSON((descriptor as unknown as { root: RootJson }).root, {
       keepCase: true,
       // uint64 counters (received/accepted/advertised, timestamps) stay far below 2^53.
       longs: Number,
@@ -68,7 +68,20 @@ export function gobgpApiClientConstructor(): grpc.ServiceClientConstructor {
       // Packs and unpacks google.protobuf.Any as { '@type': 'type.googleapis.com/apipb.X', ...fields }.
       json: true,
     });
-    const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as {
+  }
+  return packageDefinition;
+}
+
+/** One GobgpApi method's definition: its path and (de)serializers. */
+export function gobgpMethod(rpc: string): protoLoader.MethodDefinition<object, object> | undefined {
+  const service = gobgpPackageDefinition()['apipb.GobgpApi'] as Record<string, protoLoader.MethodDefinition<object, object>>;
+  return Object.hasOwn(service, rpc) ? service[rpc] : undefined;
+}
+
+/** The GobgpApi client constructor (built once). */
+export function gobgpApiClientConstructor(): grpc.ServiceClientConstructor {
+  if (!clientCtor) {
+    const loaded = grpc.loadPackageDefinition(gobgpPackageDefinition()) as unknown as {
       apipb: { GobgpApi: grpc.ServiceClientConstructor };
     };
     clientCtor = loaded.apipb.GobgpApi;

@@ -46,6 +46,10 @@ import {
 } from './encode.ts';
 import { globalAssignment, renderPolicies, type PolicyDirection } from './policy.ts';
 import { GobgpdSupervisor, type ReadyInfo } from './supervisor.ts';
+import { decodeWatchTableEvent } from './wire.ts';
+
+/** A WatchEvent message: the routes of a table event, or any other event decoded generically. */
+type WatchItem = { routes: BgpRoute[]; other?: undefined } | { routes?: undefined; other: Record<string, any> };
 
 export { GobgpRpcError } from './client.ts';
 export { BgpInputError } from './encode.ts';
@@ -747,7 +751,7 @@ export class GobgpService implements Gobgp {
   private startWatch(): void {
     this.stopWatch();
     const generation = this.watchGeneration;
-    this.watchHandle = this.client.stream<Record<string, any>>(
+    this.watchHandle = this.client.stream<WatchItem>(
       'WatchEvent',
       { peer: {}, table: { filters: [{ type: 'BEST', init: true }] } },
       (ev) => {
@@ -763,22 +767,25 @@ export class GobgpService implements Gobgp {
           if (generation === this.watchGeneration && this.isReady && !this.closed) this.startWatch();
         }, 1000);
       },
+      // Table events (nearly all the traffic) are read straight off the wire; peer events generically.
+      (bytes, generic) => {
+        const routes = decodeWatchTableEvent(bytes);
+        return routes ? { routes } : { other: generic(bytes) as Record<string, any> };
+      },
     );
   }
 
-  private onWatchEvent(ev: Record<string, any>): void {
-    if (ev.table) {
-      for (const p of (ev.table.paths ?? []) as Array<Record<string, any>>) {
-        const route = decodePath(p);
-        if (!route) continue;
-        this.emit(route.withdrawal ? { type: 'withdraw', route } : { type: 'best', route });
-      }
-    } else if (ev.peer) {
-      if (ev.peer.type !== 'STATE' && ev.peer.type !== 'INIT') return;
-      const peer = decodePeerState(ev.peer.peer ?? {});
-      if (!peer.address) return;
-      this.peerStateGauge.set({ peer: peer.address }, PEER_STATE_VALUES[peer.state]);
-      this.emit({ type: 'peer', peer });
+  private onWatchEvent(ev: WatchItem): void {
+    if (ev.routes) {
+      for (const route of ev.routes) this.emit(route.withdrawal ? { type: 'withdraw', route } : { type: 'best', route });
+      return;
     }
+    const peerEvent = ev.other?.peer;
+    if (!peerEvent) return;
+    if (peerEvent.type !== 'STATE' && peerEvent.type !== 'INIT') return;
+    const peer = decodePeerState(peerEvent.peer ?? {});
+    if (!peer.address) return;
+    this.peerStateGauge.set({ peer: peer.address }, PEER_STATE_VALUES[peer.state]);
+    this.emit({ type: 'peer', peer });
   }
 }

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import protobuf from 'protobufjs';
+import { gobgpMethod } from '../../core/services/gobgp/descriptor.ts';
+import { decodePath } from '../../core/services/gobgp/encode.ts';
+import { WIRE_FIELDS, decodeWatchTableEvent } from '../../core/services/gobgp/wire.ts';
+import descriptor from '../../build/generated/gobgp-descriptor.json' with { type: 'json' };
+
+const T = 'type.googleapis.com/apipb.';
+const any = (type: string, fields: Record<string, unknown>) => ({ '@type': T + type, ...fields });
+const prefix = (p: string, len: number) => any('IPAddressPrefix', { prefix: p, prefix_len: len });
+const v6 = { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' };
+const v4 = { afi: 'AFI_IP', safi: 'SAFI_UNICAST' };
+
+/** Paths as gobgpd sends them in a WatchEvent (an IPv6 path carries the UPDATE's sibling NLRIs). */
+function samplePaths(): Array<Record<string, unknown>> {
+  const siblings = Array.from({ length: 300 }, (_, i) => prefix(`fd00:300:0:${i.toString(16)}::`, 64));
+  return [
+    {
+      family: v6,
+      nlri: prefix('fd00:300::', 64),
+      pattrs: [
+        any('OriginAttribute', { origin: 0 }),
+        any('AsPathAttribute', { segments: [{ type: 'AS_SEQUENCE', numbers: [64513, 65001] }, { type: 'AS_SET', numbers: [7] }] }),
+        any('MpReachNLRIAttribute', { family: v6, next_hops: ['fd00:100::fe', 'fe80::1'], nlris: siblings }),
+        any('CommunitiesAttribute', { communities: [64513 * 65536 + 100, 0xffffff01] }),
+      ],
+      neighbor_ip: 'fd00:100::fe',
+      source_asn: 64513,
+      best: true,
+    },
+    {
+      family: v4,
+      nlri: prefix('198.19.128.0', 32),
+      pattrs: [any('OriginAttribute', { origin: 0 }), any('NextHopAttribute', { next_hop: '198.18.100.254' }), any('LocalPrefAttribute', { local_pref: 100 })],
+      neighbor_ip: '198.18.100.254',
+      source_asn: 64513,
+    },
+    // A withdrawal.
+    { family: v4, nlri: prefix('198.19.128.1', 32), pattrs: [], neighbor_ip: '198.18.100.254', is_withdraw: true },
+    // Locally originated: no source.
+    { family: v4, nlri: prefix('198.19.101.0', 24), pattrs: [any('NextHopAttribute', { next_hop: '0.0.0.0' })], neighbor_ip: '<nil>' },
+    // Not IPv4/IPv6 unicast, or not a plain prefix: dropped by both decoders.
+    { family: { afi: 'AFI_L2VPN', safi: 'SAFI_EVPN' }, nlri: prefix('198.19.0.0', 16), pattrs: [] },
+    { family: v4, nlri: any('LabeledIPAddressPrefix', { prefix: '198.19.0.0', prefix_len: 16 }), pattrs: [] },
+  ];
+}
+
+describe('gobgp WatchEvent wire decoder', () => {
+  const watch = gobgpMethod('WatchEvent')!;
+
+  it('decodes table events to the same routes as the generic decoder and decodePath', () => {
+    const bytes = watch.responseSerialize({ table: { paths: samplePaths() } });
+    const generic = watch.responseDeserialize(bytes) as { table: { paths: Array<Record<string, unknown>> } };
+    const expected = generic.table.paths.map((p) => decodePath(p)).filter((r) => r !== undefined);
+    assert.equal(expected.length, 4);
+    assert.deepEqual(decodeWatchTableEvent(bytes), expected);
+    assert.deepEqual(expected[0], {
+      family: 'ipv6',
+      prefix: 'fd00:300::/64',
+      nextHop: 'fd00:100::fe',
+      asPath: [64513, 65001, 7],
+      communities: ['64513:100', '65535:65281'],
+      best: true,
+      source: 'fd00:100::fe',
+      sourceAsn: 64513,
+    });
+  });
+
+  it('leaves peer events to the generic decoder and reads an empty table event as no routes', () => {
+    const peer = watch.responseSerialize({ peer: { type: 'STATE', peer: { state: { neighbor_address: '198.18.100.254' } } } });
+    assert.equal(decodeWatchTableEvent(peer), undefined);
+    assert.deepEqual(decodeWatchTableEvent(watch.responseSerialize({ table: { paths: [] } })), []);
+  });
+
+  it('fails loudly on a truncated message', () => {
+    const bytes = watch.responseSerialize({ table: { paths: samplePaths() } });
+    assert.throws(() => decodeWatchTableEvent(bytes.subarray(0, bytes.length - 5)));
+  });
+
+  it('uses the field numbers of the generated descriptor', () => {
+    const root = protobuf.Root.fromJSON((descriptor as { root: protobuf.INamespace }).root);
+    for (const [message, fields] of Object.entries(WIRE_FIELDS)) {
+      const type = root.lookupType(`apipb.${message}`);
+      for (const [name, id] of Object.entries(fields)) assert.equal(type.fields[name]?.id, id, `${message}.${name}`);
+    }
+    const family = root.lookupType('apipb.Family');
+    assert.equal((family.lookupEnum('Afi').values as Record<string, number>).AFI_IP, 1);
+    assert.equal((family.lookupEnum('Afi').values as Record<string, number>).AFI_IP6, 2);
+    assert.equal((family.lookupEnum('Safi').values as Record<string, number>).SAFI_UNICAST, 1);
+  });
+});
