@@ -11,7 +11,7 @@ import {
 } from '@krouter/sdk';
 import type { RouterConfig } from './config.ts';
 import { LearnedRib } from './learned-rib.ts';
-import { desiredKernelRoutes, diffRoutes } from './model/routes.ts';
+import { desiredKernelRoutes, diffRoutes, routeJudge } from './model/routes.ts';
 
 /** Reasons after which the kernel is re-read rather than trusted to match what we applied. */
 const FULL_SYNC_REASONS = new Set(['start', 'resync', 'retry', 'gobgpd-restarted', 'manual']);
@@ -106,9 +106,10 @@ export class KernelRouteSync {
         continue;
       }
       // Event-driven: only the prefixes the speaker changed; work follows the change, not the table.
+      const judge = routeJudge(ctx);
       for (const prefix of changed) {
         const learned = this.rib.get(family, prefix);
-        const want = learned ? desiredKernelRoutes([learned], ctx).routes[0] : undefined;
+        const want = learned ? judge(learned)?.route : undefined;
         const dst = want?.dst ?? parseCidr(prefix, undefined, { allowHostBits: true }).text;
         const have = next[family].get(dst);
         if (want) {
