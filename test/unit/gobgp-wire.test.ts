@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import { gobgpMethod } from '../../core/services/gobgp/descriptor.ts';
-import { decodePath } from '../../core/services/gobgp/encode.ts';
-import { WIRE_FIELDS, decodeWatchTableEvent } from '../../core/services/gobgp/wire.ts';
+import { decodeDestination, decodePath } from '../../core/services/gobgp/encode.ts';
+import { WIRE_FIELDS, decodeListPathRoutes, decodeWatchTableEvent } from '../../core/services/gobgp/wire.ts';
 import descriptor from '../../build/generated/gobgp-descriptor.json' with { type: 'json' };
 
 const T = 'type.googleapis.com/apipb.';
@@ -64,6 +64,16 @@ describe('gobgp WatchEvent wire decoder', () => {
       source: 'fd00:100::fe',
       sourceAsn: 64513,
     });
+  });
+
+  it('decodes a ListPath destination to the same routes as decodeDestination', () => {
+    const listPath = gobgpMethod('ListPath')!;
+    const bytes = listPath.responseSerialize({ destination: { prefix: 'fd00:300::/64', paths: samplePaths() } });
+    const generic = listPath.responseDeserialize(bytes) as { destination: Record<string, unknown> };
+    const expected = decodeDestination(generic.destination);
+    assert.equal(expected.length, 4);
+    assert.deepEqual(decodeListPathRoutes(bytes), expected);
+    assert.deepEqual(decodeListPathRoutes(listPath.responseSerialize({})), []);
   });
 
   it('leaves peer events to the generic decoder and reads an empty table event as no routes', () => {

@@ -69,12 +69,21 @@ export class GobgpClient {
     });
   }
 
-  /** A server-streaming call collected into an array, with a deadline for the whole stream. */
-  collect<Item = Record<string, unknown>>(rpc: string, request: object, timeoutMs = this.defaultTimeoutMs): Promise<Item[]> {
+  /**
+   * A server-streaming call collected into an array, with a deadline for the
+   * whole stream. `decode`, when given, replaces the generic response decoder
+   * (it gets each message's bytes; a throw fails the call).
+   */
+  collect<Item = Record<string, unknown>>(
+    rpc: string,
+    request: object,
+    timeoutMs = this.defaultTimeoutMs,
+    decode?: (bytes: Buffer) => Item,
+  ): Promise<Item[]> {
     return new Promise((resolve, reject) => {
       let call: grpc.ClientReadableStream<unknown>;
       try {
-        call = this.method<StreamMethod>(rpc)(request, { deadline: Date.now() + timeoutMs });
+        call = this.serverStream(rpc, request, { deadline: Date.now() + timeoutMs }, decode);
       } catch (e) {
         reject(e);
         return;
@@ -84,6 +93,20 @@ export class GobgpClient {
       call.on('error', (e: grpc.ServiceError) => reject(rpcError(rpc, e)));
       call.on('end', () => resolve(items));
     });
+  }
+
+  /** A server-streaming call, through the generic decoder or `decode` (given the generic one too). */
+  private serverStream(
+    rpc: string,
+    request: object,
+    options: grpc.CallOptions,
+    decode?: (bytes: Buffer, generic: (bytes: Buffer) => unknown) => unknown,
+  ): grpc.ClientReadableStream<unknown> {
+    if (!decode) return this.method<StreamMethod>(rpc)(request, options);
+    const def = gobgpMethod(rpc);
+    if (!def) throw new GobgpRpcError(rpc, undefined, 'no such method in the gobgp API descriptor');
+    const generic = def.responseDeserialize;
+    return this.client.makeServerStreamRequest(def.path, def.requestSerialize, (b: Buffer) => decode(b, generic), request, options);
   }
 
   /**
@@ -100,15 +123,7 @@ export class GobgpClient {
     onEnd: (err?: GobgpRpcError) => void,
     decode?: (bytes: Buffer, generic: (bytes: Buffer) => unknown) => Item,
   ): WatchHandle {
-    let call: grpc.ClientReadableStream<unknown>;
-    if (decode) {
-      const def = gobgpMethod(rpc);
-      if (!def) throw new GobgpRpcError(rpc, undefined, 'no such method in the gobgp API descriptor');
-      const generic = def.responseDeserialize;
-      call = this.client.makeServerStreamRequest(def.path, def.requestSerialize, (b: Buffer) => decode(b, generic), request, {});
-    } else {
-      call = this.method<StreamMethod>(rpc)(request, {});
-    }
+    const call = this.serverStream(rpc, request, {}, decode);
     let cancelled = false;
     let ended = false;
     const finish = (err?: GobgpRpcError) => {

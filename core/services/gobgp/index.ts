@@ -33,7 +33,6 @@ import {
 import { GobgpClient, GobgpRpcError, type WatchHandle } from './client.ts';
 import {
   BgpInputError,
-  decodeDestination,
   decodePath,
   decodePeerState,
   encodeGlobal,
@@ -46,7 +45,7 @@ import {
 } from './encode.ts';
 import { globalAssignment, renderPolicies, type PolicyDirection } from './policy.ts';
 import { GobgpdSupervisor, type ReadyInfo } from './supervisor.ts';
-import { decodeWatchTableEvent } from './wire.ts';
+import { decodeListPathRoutes, decodeWatchTableEvent } from './wire.ts';
 
 /** A WatchEvent message: the routes of a table event, or any other event decoded generically. */
 type WatchItem = { routes: BgpRoute[]; other?: undefined } | { routes?: undefined; other: Record<string, any> };
@@ -600,13 +599,14 @@ export class GobgpService implements Gobgp {
       name = parseIP(peer).address;
     }
     if (!this.supervisor) return [];
-    const items = await this.client.collect<{ destination: Record<string, unknown> }>('ListPath', {
-      table_type: tableType,
-      name,
-      family: apiFamily,
-      sort_type: 'PREFIX',
-    });
-    return items.flatMap((i) => decodeDestination(i.destination));
+    // Read straight off the wire (see wire.ts): a full table is ~30 KB per IPv6 path, as in WatchEvent.
+    const items = await this.client.collect<BgpRoute[]>(
+      'ListPath',
+      { table_type: tableType, name, family: apiFamily, sort_type: 'PREFIX' },
+      undefined,
+      decodeListPathRoutes,
+    );
+    return items.flat();
   }
 
   // -------------------------------------------------------------------------

@@ -25,6 +25,8 @@ const TYPE_PREFIX = 'type.googleapis.com/apipb.';
 /** Field numbers used below, by message (checked against the descriptor in tests). */
 export const WIRE_FIELDS = {
   WatchEventResponse: { peer: 2, table: 3 },
+  ListPathResponse: { destination: 1 },
+  Destination: { paths: 2 },
   'WatchEventResponse.TableEvent': { paths: 2 },
   Path: { nlri: 1, pattrs: 2, best: 4, is_withdraw: 5, family: 9, source_asn: 10, neighbor_ip: 15 },
   Family: { afi: 1, safi: 2 },
@@ -231,6 +233,21 @@ export function decodeWatchTableEvent(buf: Uint8Array): BgpRoute[] | undefined {
       if (tn !== WIRE_FIELDS['WatchEventResponse.TableEvent'].paths || twt !== LEN) return r.skipType(twt);
       const route = readPath(r, endOf(r));
       if (route) routes!.push(route);
+    });
+  });
+  return routes;
+}
+
+/** A ListPathResponse (one destination): its IPv4/IPv6 unicast routes, as decodeDestination would give them. */
+export function decodeListPathRoutes(buf: Uint8Array): BgpRoute[] {
+  const r = protobuf.Reader.create(buf);
+  const routes: BgpRoute[] = [];
+  eachField(r, buf.length, (n, wt) => {
+    if (n !== WIRE_FIELDS.ListPathResponse.destination || wt !== LEN) return r.skipType(wt);
+    eachField(r, endOf(r), (dn, dwt) => {
+      if (dn !== WIRE_FIELDS.Destination.paths || dwt !== LEN) return r.skipType(dwt);
+      const route = readPath(r, endOf(r));
+      if (route) routes.push(route);
     });
   });
   return routes;
