@@ -69,10 +69,9 @@ export default definePlugin({
         const families = deps.families.enabled;
         const own = deps.families.localNode().podCIDRs;
         await kernel.sync(families, own, reasons);
-        const installedNow = kernel.installed();
         const accepted = acceptedPerFamily(await deps.bgp.listPeers());
         for (const family of families) {
-          installed.set({ family }, installedNow[family].length);
+          installed.set({ family }, kernel.installedCount(family));
           received.set({ family }, accepted[family]);
         }
       },

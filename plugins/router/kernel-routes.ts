@@ -68,6 +68,11 @@ export class KernelRouteSync {
     return { ipv4: [...this.applied.ipv4.values()], ipv6: [...this.applied.ipv6.values()] };
   }
 
+  /** How many routes are installed per family, without copying them. */
+  installedCount(family: Family): number {
+    return this.applied[family].size;
+  }
+
   async sync(families: readonly Family[], ownPrefixes: Record<Family, string[]>, reasons: readonly string[]): Promise<{ skipped: number }> {
     const { bgp, netlink } = this.deps;
     const full = !this.kernelRead || reasons.some((r) => FULL_SYNC_REASONS.has(r));
@@ -80,7 +85,11 @@ export class KernelRouteSync {
     const excluded = [...this.config.serviceClusterIPRanges, ...this.config.serviceExternalIPRanges];
     const keepStale = Date.now() < this.keepStaleUntil;
     const ops: NetlinkOp[] = [];
-    const next: Record<Family, Map<string, Route>> = { ipv4: new Map(this.applied.ipv4), ipv6: new Map(this.applied.ipv6) };
+    // Event-driven syncs update the applied table in place: copying it per sync
+    // (tens of syncs during a 10k-route burst) only made garbage. A sync that
+    // throws leaves it possibly ahead of the kernel, which is fine: its retry is
+    // a full sync that re-reads the kernel.
+    const next: Record<Family, Map<string, Route>> = this.applied;
     let skipped = 0;
     // Anything that changes which routes are acceptable means every route is judged again.
     const contextKey = JSON.stringify([families, ownPrefixes, addresses.map((a) => a.cidr).sort(), excluded, keepStale]);
