@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from './bundle.ts';
 import { paths } from './paths.ts';
-import { chunkPath, SERVICES_CHUNK } from './services-chunk.ts';
+import { chunkPath, SERVICES_CHUNK, SERVICES_CHUNK_CACHE } from './services-chunk.ts';
 
 /** The fuse Node looks for to know a blob was injected (Node's documented value). */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -99,7 +99,12 @@ function generateBlob(nodeBinary: string, bundle: string, servicesChunk: string,
   const config = path.join(path.dirname(blob), 'sea-config.json');
   // The services chunk is an asset: its pages are read only when a plugin
   // needs those services (build/services-chunk.ts).
-  const assets = { [SERVICES_CHUNK]: servicesChunk };
+  const assets: Record<string, string> = { [SERVICES_CHUNK]: servicesChunk };
+  if (useCodeCache) {
+    const cache = path.join(path.dirname(blob), SERVICES_CHUNK_CACHE);
+    if (!chunkCodeCache(nodeBinary, servicesChunk, cache)) return false;
+    assets[SERVICES_CHUNK_CACHE] = cache;
+  }
   fs.writeFileSync(
     config,
     JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache, useSnapshot: false, assets }, null, 2),
@@ -108,6 +113,25 @@ function generateBlob(nodeBinary: string, bundle: string, servicesChunk: string,
   const r = spawnSync(nodeBinary, ['--experimental-sea-config', config], { encoding: 'utf8' });
   if (r.status !== 0 || !fs.existsSync(blob)) {
     process.stderr.write(`sea blob (useCodeCache=${useCodeCache}) failed: ${r.stderr || r.stdout || r.error?.message}\n`);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * V8 code cache of the services chunk, made by the executable's own Node
+ * the way build/services-chunk-loader.cjs compiles it (same parameters).
+ */
+function chunkCodeCache(nodeBinary: string, chunk: string, out: string): boolean {
+  const script = `
+    const fs = require('node:fs'), vm = require('node:vm');
+    const fn = vm.compileFunction(fs.readFileSync(process.argv[1], 'latin1'),
+      ['exports', 'require', 'module', '__filename', '__dirname'], { produceCachedData: true });
+    if (!fn.cachedDataProduced) throw new Error('V8 produced no code cache');
+    fs.writeFileSync(process.argv[2], fn.cachedData);`;
+  const r = spawnSync(nodeBinary, ['-e', script, chunk, out], { encoding: 'utf8' });
+  if (r.status !== 0 || !fs.existsSync(out)) {
+    process.stderr.write(`services chunk code cache failed: ${r.stderr || r.stdout || r.error?.message}\n`);
     return false;
   }
   return true;

@@ -9,22 +9,38 @@
 /** Shared module id -> its exports in the main bundle. */
 const SHARED = /* SHARED */;
 const CHUNK = /* CHUNK */;
+const CHUNK_CACHE = /* CHUNK_CACHE */;
 
 let services;
 
-/** The chunk's text: an asset inside the single executable, else the file next to this bundle. */
+/**
+ * The chunk's text: an asset inside the single executable, else the file
+ * next to this bundle. esbuild writes ASCII, so latin1 decoding makes the
+ * one-byte string V8 keeps as the script source, with no other copy left
+ * behind (getRawAsset is a view of the blob, not a copy).
+ */
 function chunkSource() {
+  const path = require('node:path');
   let sea;
   try {
     sea = require('node:sea');
   } catch {
     // not Node (Deno has no node:sea)
   }
-  if (sea && sea.isSea()) return { source: sea.getAsset(CHUNK, 'utf8'), filename: require('node:path').join(require('node:path').dirname(process.execPath), CHUNK) };
-  const filename = require('node:path').join(__dirname, CHUNK);
+  if (sea && sea.isSea()) {
+    const source = Buffer.from(sea.getRawAsset(CHUNK)).toString('latin1');
+    let cachedData;
+    try {
+      cachedData = Buffer.from(sea.getRawAsset(CHUNK_CACHE));
+    } catch {
+      // a reproducible build has no code cache
+    }
+    return { source, cachedData, filename: path.join(path.dirname(process.execPath), CHUNK) };
+  }
+  const filename = path.join(__dirname, CHUNK);
   let source;
   try {
-    source = require('node:fs').readFileSync(filename, 'utf8');
+    source = require('node:fs').readFileSync(filename, 'latin1');
   } catch (err) {
     throw new Error(`cannot load the services chunk ${filename} (it belongs next to the bundle): ${err.message}`);
   }
@@ -35,16 +51,27 @@ function hostRequire(id) {
   return Object.prototype.hasOwnProperty.call(SHARED, id) ? SHARED[id]() : require(id);
 }
 
+/** The chunk's parameters; build/sea.ts makes the code cache with the same ones. */
+const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
+
+/**
+ * The chunk as a CommonJS module function, compiled under its own name for
+ * stack traces. With the executable's code cache V8 skips parsing the whole
+ * chunk up front (which costs ~10 MB of compiler memory the C heap keeps);
+ * a rejected cache (other V8 flags) just means a normal compile.
+ */
+function compile(source, filename, cachedData) {
+  const vm = require('node:vm');
+  // compileFunction avoids concatenating a wrapper (another multi-MB string).
+  if (typeof vm.compileFunction === 'function') return vm.compileFunction(source, PARAMS, { filename, cachedData });
+  return vm.runInThisContext(`(function (${PARAMS.join(', ')}) {${source}\n})`, { filename });
+}
+
 exports.loadServicesChunk = function loadServicesChunk() {
   if (services) return services;
-  const { source, filename } = chunkSource();
-  // The CommonJS wrapper, compiled under the chunk's own name for stack traces.
-  const wrapper = require('node:vm').runInThisContext(
-    `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
-    { filename },
-  );
+  const { source, filename, cachedData } = chunkSource();
   const mod = { exports: {} };
-  wrapper.call(mod.exports, mod.exports, hostRequire, mod, filename, require('node:path').dirname(filename));
+  compile(source, filename, cachedData).call(mod.exports, mod.exports, hostRequire, mod, filename, require('node:path').dirname(filename));
   services = mod.exports;
   return services;
 };

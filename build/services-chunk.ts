@@ -22,6 +22,9 @@ import { paths, repoRoot } from './paths.ts';
 /** The asset name inside the executable, and the file name next to the bundle. */
 export const SERVICES_CHUNK = 'krouter-services.cjs';
 
+/** The asset holding the chunk's V8 code cache (single executable only). */
+export const SERVICES_CHUNK_CACHE = 'krouter-services.cache';
+
 /** The lazily imported service modules (the dynamic imports in core/container.ts). */
 export const SERVICE_MODULES = [
   'core/services/gobgp/index.ts',
@@ -116,7 +119,8 @@ export function servicesStubPlugin(): esbuild.Plugin {
           .join('\n');
         const source = (await readFile(loader, 'utf8'))
           .replace('/* SHARED */', `{\n${shared}\n}`)
-          .replace('/* CHUNK */', JSON.stringify(SERVICES_CHUNK));
+          .replace('/* CHUNK */', JSON.stringify(SERVICES_CHUNK))
+          .replace('/* CHUNK_CACHE */', JSON.stringify(SERVICES_CHUNK_CACHE));
         return { contents: source, loader: 'js', resolveDir: repoRoot };
       });
     },
