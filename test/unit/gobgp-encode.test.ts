@@ -109,6 +109,17 @@ describe('gobgp encode: paths', () => {
     );
   });
 
+  it('encodes an IPv4 prefix with an IPv6 next hop in MP_REACH_NLRI only when extended next hop is asked for (RFC 8950)', () => {
+    const e = encodePath({ prefix: '198.19.1.0/24', nextHop: 'fd00:18::1', extendedNexthop: true });
+    assert.equal(e.family, 'ipv4');
+    const mp = (e.path.pattrs as Array<Record<string, any>>).find((a) => String(a['@type']).endsWith('MpReachNLRIAttribute'))!;
+    assert.deepEqual(mp.next_hops, ['fd00:18::1']);
+    assert.deepEqual(mp.family, e.path.family);
+    assert.ok(!(e.path.pattrs as Array<Record<string, any>>).some((a) => String(a['@type']).endsWith('NextHopAttribute')));
+    // Never the reverse: an IPv6 prefix with an IPv4 next hop stays refused.
+    assert.throws(() => encodePath({ prefix: 'fd00:10::/64', nextHop: '198.18.0.1', extendedNexthop: true }), BgpInputError);
+  });
+
   it('refuses malformed paths with a clear error', () => {
     assert.throws(() => encodePath({ prefix: '198.19.1.0', nextHop: '198.18.0.1' }), /198\.19\.1\.0.*CIDR/);
     assert.throws(() => encodePath({ prefix: '198.19.1.1/24', nextHop: '198.18.0.1' }), /host bits/);

@@ -115,3 +115,12 @@ describe('netlink parse', () => {
     for (const bad of ['', 'net..ipv4', '../etc/passwd', 'net/../../etc', 'a b']) assert.throws(() => sysctlPath(bad), /invalid sysctl key/);
   });
 });
+
+describe('netlink parse: extended next hop', () => {
+  it('reads `via inet6` of an IPv4 route as an extended next hop', () => {
+    const json = [{ dst: '198.19.9.0/24', via: { family: 'inet6', host: 'fd00:99::2' }, dev: 'v0', protocol: 201, flags: [] }];
+    assert.deepEqual(parseRoutes(json, { family: 'ipv4' }), [
+      { dst: '198.19.9.0/24', via: 'fd00:99::2', extendedNexthop: true, dev: 'v0', protocol: 201 },
+    ]);
+  });
+});

@@ -83,3 +83,14 @@ describe('netlink render', () => {
     refused({ op: 'route.flush' } as unknown as NetlinkOp, /unknown op "route.flush"/);
   });
 });
+
+describe('netlink render: extended next hop (RFC 8950)', () => {
+  it('renders an IPv4 route via an IPv6 gateway only when asked for', () => {
+    assert.equal(
+      line({ op: 'route.replace', route: { dst: '198.19.1.0/24', via: 'fd00:18::c', extendedNexthop: true } }),
+      'route replace 198.19.1.0/24 via inet6 fd00:18::c proto 201',
+    );
+    refused({ op: 'route.replace', route: { dst: '198.19.1.0/24', via: 'fd00:18::c' } }, /is ipv6 but the destination is ipv4/);
+    refused({ op: 'route.replace', route: { dst: 'fd00:19::/64', via: '198.18.0.12', extendedNexthop: true } }, /is ipv4 but the destination is ipv6/);
+  });
+});

@@ -151,7 +151,9 @@ export function encodePath(path: BgpPath): EncodedPath {
   const what = `path ${cidr.text}`;
   if (typeof path.nextHop !== 'string') throw new BgpInputError(what, 'nextHop is required');
   const nh = wrapAddressError(`${what}: next hop`, () => parseIP(path.nextHop));
-  if (nh.family !== cidr.family) {
+  // RFC 8950: an IPv4 prefix may carry an IPv6 next hop, when the caller asks for it.
+  const extended = cidr.family === 'ipv4' && nh.family === 'ipv6' && path.extendedNexthop === true;
+  if (nh.family !== cidr.family && !extended) {
     throw new BgpInputError(
       what,
       `next hop ${path.nextHop} is ${nh.family} but the prefix is ${cidr.family}; a path's next hop must be of the prefix's family`,
@@ -161,10 +163,10 @@ export function encodePath(path: BgpPath): EncodedPath {
   const nlri = any('IPAddressPrefix', { prefix: cidr.network, prefix_len: cidr.prefixLength });
   // Origin IGP: the path is injected by this node.
   const pattrs: ApiAny[] = [any('OriginAttribute', { origin: 0 })];
-  if (cidr.family === 'ipv4') {
+  if (cidr.family === 'ipv4' && !extended) {
     pattrs.push(any('NextHopAttribute', { next_hop: nh.address }));
   } else {
-    // IPv6 (RFC 4760): next hop and NLRI travel in MP_REACH_NLRI.
+    // IPv6 (RFC 4760), and IPv4 with an IPv6 next hop (RFC 8950): next hop and NLRI travel in MP_REACH_NLRI.
     pattrs.push(any('MpReachNLRIAttribute', { family, next_hops: [nh.address], nlris: [nlri] }));
   }
   if (path.asPath && path.asPath.length > 0) {

@@ -135,6 +135,14 @@ export function parseRoutes(json: unknown, ctx: RouteParseContext): Route[] {
     const type = r.type === undefined ? 'unicast' : (ROUTE_TYPE_NUMBERS.get(String(r.type)) ?? String(r.type));
     if (type !== 'unicast') route.type = type as Route['type'];
     if (typeof r.gateway === 'string') route.via = r.gateway;
+    else if (r.via && typeof r.via === 'object') {
+      // `via inet6 ADDR` on an IPv4 route (RFC 8950) is printed as an object.
+      const via = r.via as { family?: unknown; host?: unknown };
+      if (typeof via.host === 'string') {
+        route.via = via.host;
+        if (via.family === 'inet6' && ctx.family === 'ipv4') route.extendedNexthop = true;
+      }
+    }
     if (typeof r.dev === 'string' && !(DEVLESS_TYPES.has(type) && r.dev === 'lo')) route.dev = r.dev;
     const table = r.table !== undefined ? resolveNumber(r.table, tableNames) : (ctx.table ?? MAIN_TABLE);
     if (table !== undefined && table !== MAIN_TABLE) route.table = table;

@@ -116,9 +116,10 @@ function renderRouteLine(verb: 'replace' | 'delete', route: Route): string {
   line += dst.text;
   if (route.via !== undefined) {
     const via = addressOf('gateway', route.via);
-    if (via.family !== family) throw new OpValidationError(`gateway ${route.via} is ${via.family} but the destination is ${family}`);
+    const extended = via.family === 'ipv6' && family === 'ipv4' && route.extendedNexthop === true;
+    if (via.family !== family && !extended) throw new OpValidationError(`gateway ${route.via} is ${via.family} but the destination is ${family}`);
     if (type !== 'unicast') throw new OpValidationError(`a ${type} route cannot have a gateway`);
-    line += ` via ${via.address}`;
+    line += extended ? ` via inet6 ${via.address}` : ` via ${via.address}`;
   }
   if (route.dev !== undefined) line += ` dev ${checkLinkName(route.dev, 'device')}`;
   if (route.onlink) {

@@ -47,6 +47,12 @@ export interface BgpPeer {
 export interface BgpPath {
   prefix: string;
   nextHop: string;
+  /**
+   * Allows an IPv6 next hop for an IPv4 prefix (RFC 8950 extended next hop,
+   * for IPv6-only underlays). Without it, a next hop of the other family is
+   * refused; an IPv4 next hop for an IPv6 prefix is always refused.
+   */
+  extendedNexthop?: boolean;
   /** Standard communities, "65000:100" or a decimal. */
   communities?: string[];
   localPref?: number;

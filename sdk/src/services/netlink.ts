@@ -26,6 +26,12 @@ export interface Route {
   /** Destination prefix, `default` is not allowed: use 0.0.0.0/0 or ::/0. */
   dst: string;
   via?: string;
+  /**
+   * An IPv4 destination via an IPv6 gateway (RFC 8950, `via inet6`), as on an
+   * IPv6-only underlay. The only cross-family gateway accepted, and only when
+   * asked for: any other family mismatch is an error.
+   */
+  extendedNexthop?: boolean;
   dev?: string;
   /** Routing table number; main when absent. */
   table?: number;

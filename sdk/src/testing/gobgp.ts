@@ -107,7 +107,8 @@ export class FakeGobgp implements Gobgp {
     this.requireStarted();
     const prefix = parseCidr(path.prefix);
     const nh = parseIP(path.nextHop);
-    if (nh.family !== prefix.family) {
+    const extended = prefix.family === 'ipv4' && nh.family === 'ipv6' && path.extendedNexthop === true;
+    if (nh.family !== prefix.family && !extended) {
       throw new Error(`path ${path.prefix}: next hop ${path.nextHop} is ${nh.family}, prefix is ${prefix.family}`);
     }
     const stored = { ...structuredClone(path), prefix: prefix.text, family: prefix.family };

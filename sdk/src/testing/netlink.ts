@@ -83,7 +83,8 @@ export class FakeNetlink implements Netlink {
     const dst = parseCidr(r.dst); // throws on host bits or bad text
     if (r.via !== undefined) {
       const via = familyOf(r.via);
-      if (via !== dst.family) throw new Error(`via ${r.via} is ${via} but dst ${r.dst} is ${dst.family}`);
+      const extended = dst.family === 'ipv4' && via === 'ipv6' && r.extendedNexthop === true;
+      if (via !== dst.family && !extended) throw new Error(`via ${r.via} is ${via} but dst ${r.dst} is ${dst.family}`);
     }
     if (r.src !== undefined && familyOf(r.src) !== dst.family) throw new Error(`src ${r.src} is not ${dst.family}`);
     if (r.dev !== undefined) this.requireLink(r.dev);
