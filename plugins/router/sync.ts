@@ -172,7 +172,9 @@ export class RouterSync {
     // 2. Paths we originate, before peers: a session that comes up gets the
     // whole table at once (an empty table then End-of-RIB would make a
     // graceful-restart helper flush our routes).
-    const pod = this.config.advertisePodCidr ? podCidrPaths(local, families) : { paths: [], errors: [] };
+    const pod = this.config.advertisePodCidr
+      ? podCidrPaths(local, families, { extendedNexthop: this.config.sessionMode === 'single' })
+      : { paths: [], errors: [] };
     const vip = serviceVipPaths(local, informers.services.list(), informers.endpointSlices.list(), this.config, families);
     errors.push(...pod.errors, ...vip.errors);
     const paths = new Map<string, BgpPath>([...pod.paths, ...vip.paths].map((p) => [p.prefix, p]));

@@ -351,3 +351,33 @@ describe('router status', () => {
     });
   });
 });
+
+describe('router on an IPv6-only underlay (one session, extended next hop)', () => {
+  const v6underlay = (i: number): ClusterNode => {
+    const n = node(i, { v4: false });
+    n.net.podCIDRs.ipv4 = [`198.19.${i}.0/24`];
+    return n;
+  };
+  const cfg = config({ sessionMode: 'single' });
+
+  it('carries both families over the IPv6 session and advertises the IPv4 pod CIDR via the IPv6 address', () => {
+    const nodes = [v6underlay(1), v6underlay(2)];
+    assert.deepEqual(meshPeers(nodes[0]!, nodes, cfg, ['ipv4', 'ipv6']).map((p) => [p.address, p.families, p.extendedNexthop]), [
+      ['fd00:18::c', ['ipv4', 'ipv6'], true],
+    ]);
+    assert.deepEqual(podCidrPaths(nodes[0]!, ['ipv4', 'ipv6'], { extendedNexthop: true }).paths, [
+      { prefix: '198.19.1.0/24', nextHop: 'fd00:18::b', extendedNexthop: true },
+      { prefix: 'fd00:19:0:1::/64', nextHop: 'fd00:18::b' },
+    ]);
+    // Without the single session it stays an error naming the node.
+    assert.match(podCidrPaths(nodes[0]!, ['ipv4', 'ipv6']).errors[0]!, /node node-1: pod CIDR 198\.19\.1\.0\/24 is ipv4 but the node has no ipv4 address/);
+  });
+
+  it('installs an IPv4 route via an IPv6 next hop as an extended next hop route', () => {
+    const { routes } = desiredKernelRoutes(
+      [{ family: 'ipv4', prefix: '198.19.2.0/24', nextHop: 'fd00:18::c', source: 'fd00:18::c', asPath: [], communities: [], best: true }],
+      { families: ['ipv4', 'ipv6'], ownPrefixes: [], localAddresses: ['fd00:18::b'], connected: [parseCidr('fd00:18::/64')], excluded: [] },
+    );
+    assert.deepEqual(routes, [{ dst: '198.19.2.0/24', via: 'fd00:18::c', extendedNexthop: true }]);
+  });
+});

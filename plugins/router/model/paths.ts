@@ -22,13 +22,22 @@ function exportAttributes(local: ClusterNode): Pick<BgpPath, 'communities' | 'as
   };
 }
 
-/** This node's pod CIDRs, one path each, with a next hop of the prefix's own family. */
-export function podCidrPaths(local: ClusterNode, families: readonly Family[]): DesiredPaths {
+/**
+ * This node's pod CIDRs, one path each, with a next hop of the prefix's own
+ * family — or, with `extendedNexthop` (one IPv6 session for both families) on
+ * a node without IPv4 addresses, an IPv4 pod CIDR with the node's IPv6
+ * address (RFC 8950), as on an IPv6-only underlay.
+ */
+export function podCidrPaths(local: ClusterNode, families: readonly Family[], opts: { extendedNexthop?: boolean } = {}): DesiredPaths {
   const paths: BgpPath[] = [];
   const errors: string[] = [];
   for (const family of families) {
     for (const prefix of local.net.podCIDRs[family]) {
       const nextHop = local.net.primaryIP[family];
+      if (!nextHop && family === 'ipv4' && opts.extendedNexthop && local.net.primaryIP.ipv6) {
+        paths.push({ prefix, nextHop: local.net.primaryIP.ipv6, extendedNexthop: true, ...exportAttributes(local) });
+        continue;
+      }
       if (!nextHop) {
         errors.push(`node ${local.name}: pod CIDR ${prefix} is ${family} but the node has no ${family} address to use as next hop`);
         continue;

@@ -17,7 +17,9 @@ export function rrClusterId(value: string): string {
   return value;
 }
 
-function sessionFamilies(a: ClusterNode, b: ClusterNode, families: readonly Family[]): Family[] {
+function sessionFamilies(a: ClusterNode, b: ClusterNode, families: readonly Family[], single: boolean): Family[] {
+  // One IPv6 session carries IPv4 too (extended next hop), even between nodes without IPv4 addresses.
+  if (single && a.net.primaryIP.ipv6 && b.net.primaryIP.ipv6) return [...families];
   return families.filter((f) => a.net.primaryIP[f] && b.net.primaryIP[f]);
 }
 
@@ -54,7 +56,7 @@ export function meshPeers(
       } else if (otherServer === undefined || otherServer !== local.bgp.rrClient) continue;
     } else if (!config.nodesFullMesh) continue;
 
-    const shared = sessionFamilies(local, other, families);
+    const shared = sessionFamilies(local, other, families, config.sessionMode === 'single');
     if (shared.length === 0) continue;
     const base = {
       asn: nodeAsn(other, config.clusterAsn),

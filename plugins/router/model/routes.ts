@@ -38,8 +38,8 @@ export type RouteVerdict = { route: Route; skip?: undefined } | { route?: undefi
 /**
  * The import policy for learned paths, prepared once for a context: never a
  * default route, never a service range, never our own prefix, and only via
- * a next hop that is directly reachable (same family as the prefix, by
- * construction of the RIB each route came from). Returns undefined for what
+ * a next hop that is directly reachable (of the prefix's family, or IPv6
+ * for an IPv4 prefix: RFC 8950 extended next hop). Returns undefined for what
  * is not a best path learned from a peer. Preparing it once matters: event
  * syncs judge prefixes one by one, and parsing the context per prefix was
  * most of a 10k-route burst's CPU.
@@ -68,8 +68,19 @@ export function routeJudge(ctx: RouteContext): (r: BgpRoute) => RouteVerdict | u
     if (insideAny(prefix, excluded)) return skip('excluded range');
     if (own.has(prefix.text)) return skip('own prefix');
     if (local.has(r.nextHop)) return skip('own next hop');
-    if (!directlyReachable(prefix.family, r.nextHop)) return skip('next hop not directly reachable');
-    return { route: { dst: prefix.text, via: r.nextHop, ...(ctx.table !== undefined ? { table: ctx.table } : {}) } };
+    // The next hop's own family decides reachability: an IPv4 prefix may come
+    // with an IPv6 next hop over an IPv6-only underlay (RFC 8950).
+    const viaFamily: Family = r.nextHop.includes(':') ? 'ipv6' : 'ipv4';
+    if (viaFamily !== prefix.family && !(prefix.family === 'ipv4' && viaFamily === 'ipv6')) return skip('next hop not directly reachable');
+    if (!directlyReachable(viaFamily, r.nextHop)) return skip('next hop not directly reachable');
+    return {
+      route: {
+        dst: prefix.text,
+        via: r.nextHop,
+        ...(viaFamily !== prefix.family ? { extendedNexthop: true } : {}),
+        ...(ctx.table !== undefined ? { table: ctx.table } : {}),
+      },
+    };
   };
 }
 
