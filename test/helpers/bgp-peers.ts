@@ -350,6 +350,8 @@ export interface ClusterOptions {
   /** Per-node peerRouters (default: the router per enabled family). */
   peerRouters?: boolean;
   logLevel?: 'debug' | 'info';
+  /** Families of the underlay (node and router addresses); default: the pod families of `mode`. */
+  underlay?: Family[];
 }
 
 export interface ClusterNode {
@@ -429,10 +431,11 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
     cleanups.push(() => deleteNetns(switchNs));
     inNetns(switchNs, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     inNetns(switchNs, 'ip', ['link', 'set', 'br0', 'up']);
+    const underlayFamilies = opts.underlay ?? families;
     const attach = (ns: string, port: string, i: number) => {
       linkNetns(ns, 'eth0', switchNs, port);
       inNetns(switchNs, 'ip', ['link', 'set', port, 'master', 'br0']);
-      for (const f of families) addAddress(ns, 'eth0', `${underlay(i)[f]}/${UNDERLAY_PREFIX[f]}`);
+      for (const f of underlayFamilies) addAddress(ns, 'eth0', `${underlay(i)[f]}/${UNDERLAY_PREFIX[f]}`);
     };
 
     const routerNs = createNetns(`${opts.tag}r`);
@@ -469,7 +472,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
     }
 
     const nodeObject = (i: number, annotations?: Record<string, string>) => {
-      const addresses = families.map((f) => ({ type: 'InternalIP', address: underlay(i)[f] }));
+      const addresses = underlayFamilies.map((f) => ({ type: 'InternalIP', address: underlay(i)[f] }));
       const cidrs = families.map((f) => podCidr(i)[f]);
       return {
         apiVersion: 'v1',
@@ -597,9 +600,10 @@ export async function gobgpNeighborCount(socket: string): Promise<number> {
 export async function kernelRoutes(ns: string, family: Family): Promise<Map<string, string>> {
   const text = await run('ip', ['-n', ns, '-j', family === 'ipv4' ? '-4' : '-6', 'route', 'show', 'proto', '201']);
   const routes = new Map<string, string>();
-  for (const r of JSON.parse(text || '[]') as Array<{ dst: string; gateway?: string }>) {
+  for (const r of JSON.parse(text || '[]') as Array<{ dst: string; gateway?: string; via?: { family: string; host: string } }>) {
     const dst = r.dst === 'default' ? DEFAULT_ROUTE[family] : r.dst.includes('/') ? r.dst : `${r.dst}/${family === 'ipv4' ? 32 : 128}`;
-    routes.set(dst, r.gateway ?? '');
+    // An IPv4 route via an IPv6 next hop (RFC 8950) shows as `via: {family: inet6, host}`.
+    routes.set(dst, r.gateway ?? (r.via ? `inet6 ${r.via.host}` : ''));
   }
   return routes;
 }
