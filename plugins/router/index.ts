@@ -94,6 +94,8 @@ export default definePlugin({
         } else if (event.type === 'restarted') {
           speaker.trigger('gobgpd-restarted');
           routes.trigger('gobgpd-restarted');
+        } else if (event.type === 'watch-restarted') {
+          routes.trigger('bgp-watch-restarted');
         } else {
           routes.trigger('bgp-path');
         }

@@ -15,6 +15,14 @@ import { desiredKernelRoutes, diffRoutes, routeJudge } from './model/routes.ts';
 
 /** Reasons after which the kernel is re-read rather than trusted to match what we applied. */
 const FULL_SYNC_REASONS = new Set(['start', 'resync', 'retry', 'gobgpd-restarted', 'manual']);
+/**
+ * Reasons after which the learned table is re-read from gobgpd too. Not the
+ * periodic resync: the event stream keeps the table exact while the watch
+ * lives (a broken watch means a gobgpd restart, which re-reads), and gobgpd
+ * sends each IPv6 path with its UPDATE's whole MP_REACH_NLRI (~30 KB), so a
+ * re-read of a large table every minute would cost hundreds of MB of traffic.
+ */
+const RELIST_REASONS = new Set(['start', 'retry', 'gobgpd-restarted', 'manual']);
 
 /**
  * Installs the best paths learned from peers as kernel routes (krouter's
@@ -40,6 +48,7 @@ export class KernelRouteSync {
 
   /** Feeds the speaker's events into the learned table. */
   onBgpEvent(event: BgpEvent): void {
+    if (event.type === 'watch-restarted') this.rib.stale = true;
     if (event.type === 'restarted') {
       this.rib.stale = true;
       // gobgpd came back empty: with graceful restart, keep what it taught us
@@ -76,7 +85,8 @@ export class KernelRouteSync {
   async sync(families: readonly Family[], ownPrefixes: Record<Family, string[]>, reasons: readonly string[]): Promise<{ skipped: number }> {
     const { bgp, netlink } = this.deps;
     const full = !this.kernelRead || reasons.some((r) => FULL_SYNC_REASONS.has(r));
-    if (full || this.rib.stale) await this.rib.relist(families, (f) => bgp.listPaths(f, 'global'));
+    const relist = this.rib.stale || !this.kernelRead || reasons.some((r) => RELIST_REASONS.has(r));
+    if (relist) await this.rib.relist(families, (f) => bgp.listPaths(f, 'global'));
     await this.checkConvergence();
 
     const addresses = await netlink.listAddresses();

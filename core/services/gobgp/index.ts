@@ -764,7 +764,11 @@ export class GobgpService implements Gobgp {
         // gobgpd still up (e.g. the stream alone broke): subscribe again. If gobgpd is
         // gone, the supervisor's restart replays and subscribes anew.
         this.watchRetry = setTimeout(() => {
-          if (generation === this.watchGeneration && this.isReady && !this.closed) this.startWatch();
+          if (generation === this.watchGeneration && this.isReady && !this.closed) {
+            this.startWatch();
+            // Withdrawals during the gap are lost; the new stream replays only current best paths.
+            this.emit({ type: 'watch-restarted' });
+          }
         }, 1000);
       },
       // Table events (nearly all the traffic) are read straight off the wire; peer events generically.

@@ -92,7 +92,9 @@ export type BgpEvent =
   | { type: 'withdraw'; route: BgpRoute }
   | { type: 'peer'; peer: BgpPeerState }
   /** gobgpd was (re)started and the desired state replayed. */
-  | { type: 'restarted' };
+  | { type: 'restarted' }
+  /** The event stream broke and was re-established: events may have been missed; re-read what you keep. */
+  | { type: 'watch-restarted' };
 
 export type RibTable = 'global' | 'local' | 'adj-in' | 'adj-out';
 
