@@ -44,6 +44,10 @@ describe('gobgpd supervisor', function () {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** A supervisor of the fake gobgpd whose API always answers; `opts` overrides any option. */
+  const supervisor = (socketPath: string, opts: Partial<ConstructorParameters<typeof GobgpdSupervisor>[0]> = {}) =>
+    new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined, ...opts });
+
   it('computes an exponential, capped backoff', () => {
     assert.deepEqual([0, 1, 2, 3, 10].map((a) => backoffMs(a, 500, 30_000)), [500, 1000, 2000, 4000, 30_000]);
   });
@@ -52,11 +56,7 @@ describe('gobgpd supervisor', function () {
     const socketPath = path.join(dir, 'run', 'gobgp.sock');
     const ready: ReadyInfo[] = [];
     let exits = 0;
-    const sup = new GobgpdSupervisor({
-      logger: silent,
-      socketPath,
-      binary: fakeGobgpd,
-      probe: async () => undefined,
+    const sup = supervisor(socketPath, {
       onReady: async (info) => {
         ready.push(info);
       },
@@ -109,7 +109,7 @@ describe('gobgpd supervisor', function () {
     await new Promise((r) => server.once('listening', r));
     try {
       assert.equal(await socketIsLive(socketPath), true);
-      const sup = new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined });
+      const sup = supervisor(socketPath);
       await assert.rejects(sup.start(), /held by another live process/);
       assert.equal(sup.pid, undefined, 'nothing was started');
     } finally {
@@ -118,7 +118,7 @@ describe('gobgpd supervisor', function () {
     // A socket file nobody listens on is stale: it is removed and start goes ahead.
     writeFileSync(socketPath, '');
     assert.equal(await socketIsLive(socketPath), false);
-    const sup = new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined });
+    const sup = supervisor(socketPath);
     await sup.start();
     assert.ok(sup.pid);
     assert.equal(existsSync(socketPath), false, 'stale socket removed');
@@ -159,11 +159,7 @@ describe('gobgpd supervisor', function () {
         // Its previous supervisor: a process that has exited.
         writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: orphan.pid!, owner: { pid: 999_999_999, startTime: '1' } }));
         const ready: ReadyInfo[] = [];
-        const sup = new GobgpdSupervisor({
-          logger: silent,
-          socketPath,
-          binary: fakeGobgpd,
-          probe: async () => undefined,
+        const sup = supervisor(socketPath, {
           onReady: async (info) => {
             ready.push(info);
           },
@@ -176,7 +172,7 @@ describe('gobgpd supervisor', function () {
         assert.equal(parsePidFile(readFileSync(`${socketPath}.pid`, 'utf8'))?.owner?.pid, process.pid, 'the pid file names the new supervisor');
 
         // A second supervisor on the same socket is refused while this one lives.
-        const second = new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined });
+        const second = supervisor(socketPath);
         await assert.rejects(second.start(), /held by another live process.*still supervised by this process/);
 
         orphan.kill('SIGKILL');
@@ -199,11 +195,7 @@ describe('gobgpd supervisor', function () {
         await until('orphan listening', () => existsSync(socketPath));
         writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: orphan.pid! }));
         const ready: ReadyInfo[] = [];
-        const sup = new GobgpdSupervisor({
-          logger: silent,
-          socketPath,
-          binary: fakeGobgpd,
-          probe: async () => undefined,
+        const sup = supervisor(socketPath, {
           onReady: async (info) => {
             ready.push(info);
             return info.adopted ? 'replace' : undefined;
@@ -230,7 +222,7 @@ describe('gobgpd supervisor', function () {
       const server = net.createServer().listen(socketPath);
       await new Promise((r) => server.once('listening', r));
       try {
-        const sup = () => new GobgpdSupervisor({ logger: silent, socketPath, binary: fakeGobgpd, probe: async () => undefined, onReady: async () => undefined });
+        const sup = () => supervisor(socketPath);
         await assert.rejects(sup().start(), /held by another live process.*no readable .*\.pid/);
         // This test process is alive but is not a gobgpd serving the socket.
         writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: process.pid }));
