@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { paths, repoRoot } from './paths.ts';
 import { chunkBuildOptions, chunkPath, servicesStubPlugin } from './services-chunk.ts';
+import { trimDependenciesPlugin } from './trim-dependencies.ts';
 
 export interface BundleOptions {
   entry?: string;
@@ -60,7 +61,7 @@ export async function bundleAgent(opts: BundleOptions = {}): Promise<BundleResul
   let chunk: esbuild.BuildResult;
   try {
     // The main bundle, with the heavy services replaced by a loader of the chunk.
-    result = await esbuild.build({ ...common, entryPoints: [entry], outfile, plugins: [servicesStubPlugin()] });
+    result = await esbuild.build({ ...common, entryPoints: [entry], outfile, plugins: [servicesStubPlugin(), trimDependenciesPlugin()] });
     chunk = await esbuild.build({ ...common, ...chunkBuildOptions(), outfile: chunkPath(outfile) });
   } catch (err) {
     throw new BuildError('bundle', formatEsbuildError(err));

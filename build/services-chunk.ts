@@ -42,6 +42,7 @@ const SERVICE_OWN = ['core/services/gobgp/', 'core/services/informers/', 'core/s
 const SHARED: Record<string, string> = {
   '@krouter/sdk': path.join(repoRoot, 'sdk', 'src', 'index.ts'),
   'krouter-host:exec': path.join(repoRoot, 'core', 'services', 'exec.ts'),
+  'krouter-host:secrets': path.join(repoRoot, 'core', 'services', 'secrets.ts'),
 };
 
 const firstParty = (file: string) =>

@@ -1,17 +1,18 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { stringify } from 'yaml';
 import { SDK_API_VERSION } from '@krouter/sdk';
 import pkg from '../package.json' with { type: 'json' };
 import { ConfigError, CONFIG_EXIT_CODE } from './config/errors.ts';
-import { KUBE_ROUTER_FLAGS, parseKubeRouterFlags } from './config/flags.ts';
-import { loadConfig, type LoadedConfig } from './config/load.ts';
+import { KROUTER_EXTRA_FLAGS, KUBE_ROUTER_FLAGS, kubeRouterDefaults, kubeRouterEnv, NO_EFFECT_FLAGS, parseKubeRouterFlags, type FlagAction } from './config/flags.ts';
+import { loadConfig, mergeConfig, type LoadedConfig } from './config/load.ts';
 import { DEFAULT_CONFIG_PATH, DEFAULT_HEALTH_PORT } from './config/schema.ts';
 import { Agent, runUntilSignal } from './host/agent.ts';
 import { builtins } from './host/builtins.ts';
 import { PluginError } from './host/runner.ts';
+import { runKubeRouterCleanup } from './kube-router-leftovers/index.ts';
 import { Exec } from './services/exec.ts';
+import { renderStatus, type StatusDocument } from './status/render.ts';
 
 export const VERSION: string = pkg.version;
 
@@ -25,11 +26,39 @@ const defaultIO: CliIO = {
   err: (text) => process.stderr.write(text),
 };
 
-/** Config from --config plus kube-router flags; flag problems are ConfigErrors too. */
-function loadFromArgs(file: string | undefined, args: readonly string[]): LoadedConfig {
+interface ArgsConfig {
+  loaded: LoadedConfig;
+  /** One per kube-router flag given that has no effect here (or whose value was adjusted). */
+  warnings: string[];
+  actions: FlagAction[];
+}
+
+/**
+ * Config from --config plus kube-router's flags and environment; flag
+ * problems are ConfigErrors too. Without a config file, kube-router's
+ * defaults are the base, so kube-router's arguments alone configure the
+ * agent as they configure kube-router.
+ */
+function loadFromArgs(file: string | undefined, args: readonly string[], env: NodeJS.ProcessEnv = process.env): ArgsConfig {
   const flags = parseKubeRouterFlags(args);
   if (flags.errors.length) throw new ConfigError(flags.errors.map((e) => `command line: ${e}`));
-  return loadConfig({ file, overlay: flags.overlay });
+  const overlay = mergeConfig(kubeRouterEnv(env), flags.overlay);
+  return { loaded: loadConfig({ file, overlay, defaults: kubeRouterDefaults(), env }), warnings: flags.warnings, actions: flags.actions };
+}
+
+/**
+ * kube-router is started with flags only (`kube-router --run-router=true ...`):
+ * without a subcommand, krouter does what those flags ask, as kube-router:
+ * --help prints help, --version the version, --cleanup-config cleans up,
+ * anything else runs the agent.
+ */
+export function kubeRouterInvocation(argv: readonly string[]): string[] {
+  if (!argv[0]?.startsWith('-') || argv[0] === '--version-number') return [...argv];
+  if (argv.some((a) => a === '-h' || a === '--help' || a === '--help=true')) return ['--help'];
+  const { actions } = parseKubeRouterFlags(argv.filter((a) => !/^(-c|--config)(=|$)/.test(a)));
+  if (actions.includes('version')) return ['version'];
+  if (actions.includes('cleanup')) return ['cleanup', ...argv];
+  return ['run', ...argv];
 }
 
 /** The runtime we are on: Deno, a Node single executable, or Node. */
@@ -56,20 +85,24 @@ async function gobgpdVersion(binary: string): Promise<string> {
   }
 }
 
-/** Renders /status JSON as indented text for people. */
-export function formatStatus(status: unknown): string {
-  return stringify(status, { indent: 2, lineWidth: 0 });
-}
 
 function addConfigOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', `config file (default ${DEFAULT_CONFIG_PATH}; may be absent when not given)`)
     .allowUnknownOption()
     .allowExcessArguments()
-    .addHelpText(
-      'after',
-      `\nkube-router flags accepted (they override the file):\n  ${KUBE_ROUTER_FLAGS.map((f) => (f === 'v' ? '-v/--v' : `--${f}`)).join(' ')}\n`,
-    );
+    .addHelpText('after', () => {
+      const shown = (list: readonly string[]) => list.map((f) => (f === 'v' ? '-v/--v' : f === 'help' ? '-h/--help' : f === 'version' ? '-V/--version' : `--${f}`)).join(' ');
+      const mapped = KUBE_ROUTER_FLAGS.filter((f) => !NO_EFFECT_FLAGS[f] && !KROUTER_EXTRA_FLAGS.includes(f));
+      return [
+        '',
+        'kube-router flags accepted (they override the file; without a file, kube-router\'s defaults apply):',
+        `  ${shown(mapped)}`,
+        `accepted with a warning, no effect here: ${shown(Object.keys(NO_EFFECT_FLAGS))}`,
+        `krouter's own: ${shown(KROUTER_EXTRA_FLAGS)}`,
+        '',
+      ].join('\n');
+    });
 }
 
 function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
@@ -81,15 +114,23 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
 
   addConfigOptions(program.command('run').description('run the agent until SIGTERM/SIGINT')).action(
     async (opts: { config?: string }, cmd: Command) => {
-      const loaded = loadFromArgs(opts.config, cmd.args);
-      setCode(await runUntilSignal(new Agent({ loaded, builtins, version: VERSION })));
+      const { loaded, warnings, actions } = loadFromArgs(opts.config, cmd.args);
+      if (actions.includes('cleanup')) {
+        // kube-router's --cleanup-config: clean up and exit.
+        await new Agent({ loaded, builtins, version: VERSION, warnings }).cleanup();
+        io.out('cleanup done\n');
+        setCode(0);
+        return;
+      }
+      setCode(await runUntilSignal(new Agent({ loaded, builtins, version: VERSION, warnings })));
     },
   );
 
   addConfigOptions(
     program.command('validate-config').description('check the config file, flags and plugin sections; exit 2 on problems'),
   ).action(async (opts: { config?: string }, cmd: Command) => {
-    const loaded = loadFromArgs(opts.config, cmd.args);
+    const { loaded, warnings } = loadFromArgs(opts.config, cmd.args);
+    for (const w of warnings) io.err(`warning: ${w}\n`);
     const agent = new Agent({ loaded, builtins, version: VERSION, logger: undefined });
     const plugins = await agent.prepare();
     await agent.services.close();
@@ -121,10 +162,10 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
 
   program
     .command('status')
-    .description('show the local agent status (plugins, BGP peers, routes, services, policies)')
+    .description('show the local agent status: each running plugin per family (BGP peers, routes, services, policies, pod CIDRs)')
     .option('-c, --config <file>', 'config file to find the health port in')
     .option('--port <port>', 'health port of the local agent')
-    .option('--json', 'print the raw JSON')
+    .option('--json', 'print the /status document as JSON (keys documented in the README)')
     .action(async (opts: { config?: string; port?: string; json?: boolean }) => {
       let port = DEFAULT_HEALTH_PORT;
       let host = '127.0.0.1';
@@ -149,15 +190,24 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
         setCode(1);
         return;
       }
-      io.out(opts.json ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body));
+      io.out(opts.json ? `${JSON.stringify(body, null, 2)}\n` : renderStatus(body as StatusDocument));
       setCode(0);
     });
 
   addConfigOptions(
-    program.command('cleanup').description('remove everything krouter owns (each enabled plugin cleans up its objects)'),
-  ).action(async (opts: { config?: string }, cmd: Command) => {
-    const loaded = loadFromArgs(opts.config, cmd.args);
-    await new Agent({ loaded, builtins, version: VERSION }).cleanup();
+    program
+      .command('cleanup')
+      .description('remove everything krouter owns (each enabled plugin cleans up its objects)')
+      .option('--kube-router', "list what kube-router left on this node (iptables, ipsets, links, routes, ...) instead; nothing of krouter's")
+      .option('--yes', 'with --kube-router: remove exactly what it lists'),
+  ).action(async (opts: { config?: string; kubeRouter?: boolean; yes?: boolean }, cmd: Command) => {
+    if (opts.kubeRouter || opts.yes) {
+      if (!opts.kubeRouter) throw new ConfigError(['command line: --yes applies to `cleanup --kube-router` only']);
+      setCode(await runKubeRouterCleanup({ exec: new Exec(), out: io.out, remove: !!opts.yes }));
+      return;
+    }
+    const { loaded, warnings } = loadFromArgs(opts.config, cmd.args);
+    await new Agent({ loaded, builtins, version: VERSION, warnings }).cleanup();
     io.out('cleanup done\n');
     setCode(0);
   });
@@ -174,7 +224,7 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO): Prom
       program.outputHelp();
       return 2;
     }
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(kubeRouterInvocation(argv), { from: 'user' });
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;

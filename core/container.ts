@@ -14,7 +14,7 @@ import {
 } from '@krouter/sdk';
 import type { ResolvedConfig } from './config/schema.ts';
 import { AddressFamiliesService } from './services/address-families.ts';
-import { Exec as ExecImpl } from './services/exec.ts';
+import { Exec as ExecImpl, type TraceLog } from './services/exec.ts';
 
 /**
  * The heavy services' classes, loaded on demand: gRPC + protobuf (gobgp) and
@@ -162,7 +162,7 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
     [Logger, ['logger', () => logger]],
     [Metrics, ['metrics', () => metrics]],
     [Health, ['health', () => health]],
-    [Exec, ['exec', () => new ExecImpl()]],
+    [Exec, ['exec', () => new ExecImpl(log('exec') as TraceLog)]],
     [
       AddressFamilies,
       [
@@ -191,6 +191,7 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
             metrics,
             gobgpdBinary: config.gobgp.binary,
             socketPath: config.gobgp.socket,
+            prepareSocketDir: true,
           }),
       ],
     ],
@@ -205,6 +206,7 @@ export function defaultFactories(options: AgentServicesOptions): Map<symbol, [st
             kubeconfig: config.kubernetes.kubeconfig,
             master: config.kubernetes.master,
             nodeName: config.nodeName,
+            cacheSyncTimeoutMs: config.kubernetes.cacheSyncTimeoutSeconds * 1000,
           }),
       ],
     ],

@@ -5,10 +5,12 @@ import type { Logger } from '@krouter/sdk';
 export interface Listen {
   address: string;
   port: number;
+  /** false: this endpoint is not served (default true). */
+  enabled?: boolean;
 }
 
 export interface HttpOptions {
-  metrics: Listen;
+  metrics: Listen & { path?: string };
   health: Listen;
   logger: Logger;
   /** Prometheus text exposition. */
@@ -20,7 +22,7 @@ export interface HttpOptions {
 }
 
 export interface HttpServers {
-  /** Base URLs actually bound (port 0 resolved), by endpoint. */
+  /** Base URLs actually bound (port 0 resolved), by endpoint; '' when the endpoint is off. */
   urls: { metrics: string; health: string };
   close(): Promise<void>;
 }
@@ -38,7 +40,7 @@ const json = (res: ServerResponse, code: number, body: unknown) =>
 function routes(options: HttpOptions): { metrics: Record<string, Route>; health: Record<string, Route> } {
   return {
     metrics: {
-      '/metrics': async (_req, res) => {
+      [options.metrics.path ?? '/metrics']: async (_req, res) => {
         const { contentType, body } = await options.renderMetrics();
         send(res, 200, contentType, body);
       },
@@ -59,6 +61,7 @@ function handler(table: Record<string, Route>, logger: Logger) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://local').pathname;
     const route = table[path];
+    (logger as { trace?: Logger['debug'] }).trace?.('http request', { method: req.method, path, remote: req.socket.remoteAddress });
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     if (!route) return send(res, 404, 'text/plain', `not found; try ${Object.keys(table).join(' ')}\n`);
     route(req, res).catch((err: Error) => {
@@ -128,6 +131,26 @@ export async function startHttp(options: HttpOptions): Promise<HttpServers> {
   };
 
   try {
+    const metricsOn = options.metrics.enabled !== false;
+    const healthOn = options.health.enabled !== false;
+    if (!metricsOn || !healthOn) {
+      const urls: HttpServers['urls'] = { metrics: '', health: '' };
+      for (const [endpoint, on, at, table_] of [
+        ['metrics', metricsOn, options.metrics, table.metrics],
+        ['health', healthOn, options.health, table.health],
+      ] as const) {
+        if (!on) {
+          logger.info('endpoint off', { endpoint });
+          continue;
+        }
+        const server = createServer(handler(table_, logger));
+        servers.push(server);
+        await listen(server, at, endpoint);
+        urls[endpoint] = urlOf(server);
+        logger.info('listening', { endpoint, url: urls[endpoint] });
+      }
+      return { urls, close };
+    }
     const shared = options.metrics.port !== 0 && options.metrics.port === options.health.port && options.metrics.address === options.health.address;
     if (shared) {
       const server = createServer(handler({ ...table.metrics, ...table.health }, logger));

@@ -1,3 +1,5 @@
+// First: `krouter run` may re-execute itself with its memory settings, before anything else is loaded.
+import './process-tuning.ts';
 // tsyringe needs the Reflect metadata polyfill before it is first imported.
 import 'reflect-metadata';
 import { main } from './cli.ts';

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what krouter's build, tests and lab need on Debian 12, as root:
-# the Debian packages (only those missing) and the npm packages (npm ci).
+# the Debian packages (only those missing), the npm packages (npm ci) and the
+# lab's Kubernetes components (built once per machine with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,7 @@ need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-for pkg in curl iproute2 nftables gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack; do
+for pkg in curl openssl iproute2 nftables iptables ipset gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack iperf3; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 # kubectl: Debian's kubernetes-client collides with a kubectl installed by other means.
@@ -29,3 +30,8 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The lab's Kubernetes control plane (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, etcd), built from the Go module proxy once per
+# machine into a cache outside the repository (test/lab/k8s/build.sh).
+bash test/lab/k8s/build.sh >/dev/null

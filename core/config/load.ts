@@ -75,6 +75,12 @@ export interface LoadOptions {
   file?: string;
   /** Partial config from command-line flags; overrides the file. */
   overlay?: RawObject;
+  /**
+   * The base when no config file is read (kube-router's defaults, so that
+   * flags alone configure the agent as they configure kube-router). A file,
+   * when there is one, is the whole base instead.
+   */
+  defaults?: RawObject;
   /** For the node name fallback; default process.env. */
   env?: NodeJS.ProcessEnv;
   /** For the node name fallback; default os.hostname(). */
@@ -86,12 +92,29 @@ export interface LoadedConfig {
   source: ConfigSource;
 }
 
+/**
+ * A plugin section that only flags create (e.g. --hairpin-mode with no
+ * service-proxy section in the file) does not enable the plugin: only the
+ * --run-* / --enable-cni flags do, as in kube-router.
+ */
+export function flagSectionsDisabled(base: RawObject, overlay: RawObject): RawObject {
+  const plugins = overlay.plugins;
+  if (!isPlainObject(plugins)) return overlay;
+  const basePlugins = isPlainObject(base.plugins) ? base.plugins : {};
+  const out: RawObject = {};
+  for (const [name, section] of Object.entries(plugins)) {
+    out[name] = isPlainObject(section) && !('enabled' in section) && basePlugins[name] === undefined ? { enabled: false, ...section } : section;
+  }
+  return { ...overlay, plugins: out };
+}
+
 /** Reads, merges and validates the config. Throws ConfigError (exit 2) listing every problem. */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const file = options.file ?? DEFAULT_CONFIG_PATH;
   const overlay = options.overlay ?? {};
-  let raw: RawObject = {};
-  let source = new ConfigSource(file, undefined, undefined, overlay);
+  let raw: RawObject = options.defaults ?? {};
+  // Without a file, problems of default values name where the defaults come from.
+  let source = new ConfigSource(options.defaults ? `${file} (absent; kube-router's defaults)` : file, undefined, undefined, overlay);
 
   if (options.file !== undefined || existsSync(file)) {
     let text: string;
@@ -112,7 +135,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
         }),
       );
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      // Throws on what parses but cannot be built: an alias to a missing anchor, an alias bomb.
+      value = doc.toJS();
+    } catch (err) {
+      throw new ConfigError([`${file}: (top level): ${String((err as Error)?.message ?? err).split('\n')[0]}`]);
+    }
     if (value !== null && value !== undefined && !isPlainObject(value)) {
       throw new ConfigError([`${file}: (top level): must be a mapping of keys to values`]);
     }
@@ -120,7 +149,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     source = new ConfigSource(file, doc, lineCounter, overlay);
   }
 
-  const parsed = configSchema.safeParse(mergeConfig(raw, overlay));
+  const parsed = configSchema.safeParse(mergeConfig(raw, flagSectionsDisabled(raw, overlay)));
   if (!parsed.success) throw new ConfigError(zodProblems(source, parsed.error.issues));
   const config = parsed.data;
 

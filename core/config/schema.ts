@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AddressError, parseIP } from '@krouter/sdk';
+import { LOG_LEVEL_HELP, parseLogLevel } from './log-level.ts';
 
 /** Where the agent reads its config when --config is not given. */
 export const DEFAULT_CONFIG_PATH = '/etc/krouter/config.yaml';
@@ -17,14 +18,15 @@ const ipAddress = z.string().superRefine((value, ctx) => {
   }
 });
 
-const listen = (defaultPort: number) =>
-  z
-    .strictObject({
-      // '::' accepts both families (IPv4 as mapped addresses); IPv4-only hosts fall back to 0.0.0.0.
-      address: ipAddress.default('::'),
-      port: port.default(defaultPort),
-    })
-    .prefault({});
+const listenKeys = (defaultPort: number) => ({
+  /** false: no listener at all (kube-router's --metrics-port=0 / --health-port=0). */
+  enabled: z.boolean().default(true),
+  // '::' accepts both families (IPv4 as mapped addresses); IPv4-only hosts fall back to 0.0.0.0.
+  address: ipAddress.default('::'),
+  /** 0 picks a free port (logged at start). */
+  port: port.default(defaultPort),
+});
+const listen = (defaultPort: number) => z.strictObject(listenKeys(defaultPort)).prefault({});
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 
@@ -45,7 +47,6 @@ const externalPlugin = z.strictObject({
 export const FAMILY_MODES = ['auto', 'ipv4', 'ipv6', 'dual'] as const;
 export type FamilyMode = (typeof FAMILY_MODES)[number];
 
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /** The config file's schema. Every object is strict: an unknown key is an error. */
 export const configSchema = z.strictObject({
@@ -57,10 +58,31 @@ export const configSchema = z.strictObject({
     .strictObject({
       kubeconfig: nonEmpty.optional(),
       master: nonEmpty.optional(),
+      /** How long plugins wait for the informer caches' first sync before start fails (--cache-sync-timeout). */
+      cacheSyncTimeoutSeconds: z.number().int().min(1).max(86400).default(60),
     })
     .prefault({}),
-  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
-  metrics: listen(DEFAULT_METRICS_PORT),
+  log: z
+    .strictObject({
+      /** A level name or kube-router's verbosity number (the same values as -v); read as a level. */
+      level: z
+        .union([z.string(), z.number()])
+        .default('info')
+        .transform((value, ctx) => {
+          const level = parseLogLevel(value);
+          if (level) return level;
+          ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} must be ${LOG_LEVEL_HELP}` });
+          return z.NEVER;
+        }),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      ...listenKeys(DEFAULT_METRICS_PORT),
+      /** The Prometheus endpoint's path (--metrics-path). */
+      path: z.string().startsWith('/', 'must start with /').default('/metrics'),
+    })
+    .prefault({}),
   health: listen(DEFAULT_HEALTH_PORT),
   gobgp: z
     .strictObject({

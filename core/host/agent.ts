@@ -15,6 +15,8 @@ export interface AgentOptions {
   logger?: LoggerService;
   /** Test fakes by token. */
   overrides?: ReadonlyMap<symbol, ServiceFactory>;
+  /** Command-line warnings (kube-router flags with no effect here), logged once each at start. */
+  warnings?: readonly string[];
 }
 
 /**
@@ -64,6 +66,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const { config } = this.options.loaded;
+    this.logWarnings();
     this.logger.info('krouter starting', {
       version: this.options.version,
       node: config.nodeName,
@@ -114,8 +117,13 @@ export class Agent {
     this.logger.info('krouter stopped');
   }
 
+  private logWarnings(): void {
+    for (const warning of this.options.warnings ?? []) this.logger.warn(warning);
+  }
+
   /** `krouter cleanup`: every enabled plugin's cleanup(), then services closed. */
   async cleanup(): Promise<void> {
+    this.logWarnings();
     const plugins = await this.prepare();
     const runner = new PluginRunner({
       plugins,
@@ -152,12 +160,15 @@ export async function runUntilSignal(agent: Agent): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Runs until a signal even when nothing else holds the event loop (no plugin, metrics and health off).
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
   try {
     await agent.start();
     await stopRequested;
     await agent.stop();
     return 0;
   } finally {
+    clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

@@ -11,4 +11,7 @@ import { lazyBuiltin } from './prepare.ts';
 export const builtins: readonly unknown[] = [
   lazyBuiltin('cni', () => import('../../plugins/cni/index.ts')),
   lazyBuiltin('router', () => import('../../plugins/router/index.ts')),
+  lazyBuiltin('service-proxy', () => import('../../plugins/service-proxy/index.ts')),
+  lazyBuiltin('firewall', () => import('../../plugins/firewall/index.ts')),
+  lazyBuiltin('loadbalancer', () => import('../../plugins/loadbalancer/index.ts')),
 ];

@@ -4,6 +4,7 @@ import type { ConfigPath, ConfigSource } from '../config/load.ts';
 import { validatePluginConfig } from '../config/plugin-config.ts';
 import type { ResolvedConfig } from '../config/schema.ts';
 import { loadModuleFile, pluginOfModule } from './loader.ts';
+import { pluginPathProblem } from './plugin-path.ts';
 
 /**
  * A built-in plugin known by name and imported only when enabled: a plugin
@@ -50,6 +51,11 @@ export interface PrepareOptions {
   provides: (token: symbol) => boolean;
   /** Loads an external plugin file; default: CommonJS via createRequire, ESM via import(). */
   loadModule?: (path: string) => Promise<unknown>;
+  /**
+   * Why an external plugin's file may not be loaded (undefined: it may);
+   * default: the ownership and mode rules of plugin-path.ts.
+   */
+  checkPath?: (path: string) => string | undefined;
 }
 
 function tokenName(token: unknown): string {
@@ -66,6 +72,7 @@ function tokenName(token: unknown): string {
 export async function preparePlugins(options: PrepareOptions): Promise<PreparedPlugin[]> {
   const { config, source } = options;
   const load = options.loadModule ?? loadModuleFile;
+  const checkPath = options.checkPath ?? ((p: string) => pluginPathProblem(p));
   const problems: string[] = [];
   const prepared: PreparedPlugin[] = [];
   const byName = new Map<string, string>();
@@ -131,6 +138,12 @@ export async function preparePlugins(options: PrepareOptions): Promise<PreparedP
   for (const [i, entry] of config.externalPlugins.entries()) {
     if (!entry.enabled) continue;
     const pathAt: ConfigPath = ['externalPlugins', i, 'path'];
+    // A plugin runs with the agent's privileges: only files nobody else could have written are loaded.
+    const unsafe = checkPath(entry.path);
+    if (unsafe) {
+      problems.push(source.problem(pathAt, `${entry.path}: refused: ${unsafe} (an external plugin and every directory above it must be owned by root and not writable by group or others)`));
+      continue;
+    }
     let mod: unknown;
     try {
       mod = await load(entry.path);

@@ -1,5 +1,10 @@
 import { spawn } from 'node:child_process';
-import type { Exec as ExecService, ExecOptions, ExecResult } from '@krouter/sdk';
+import type { Exec as ExecService, ExecOptions, ExecResult, LogFields } from '@krouter/sdk';
+
+/** The core logger's trace level (-v 4 and up), when the logger has one. */
+export interface TraceLog {
+  trace?(message: string, fields?: LogFields): void;
+}
 
 /** A command that failed: names the command line and carries its stderr. */
 export class ExecError extends Error {
@@ -14,9 +19,12 @@ export class ExecError extends Error {
   }
 }
 
-/** Runs a command without a shell, collecting output. */
+/** Runs a command without a shell, collecting output; each command is logged at trace. */
 export class Exec implements ExecService {
+  constructor(private readonly log?: TraceLog) {}
+
   run(command: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const started = Date.now();
     return new Promise((resolve, reject) => {
       const child = spawn(command, args, {
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -41,6 +49,7 @@ export class Exec implements ExecService {
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8') + (sig ? `\nkilled by ${sig}` : ''),
         };
+        this.log?.trace?.('command run', { command, args: args.join(' '), code: result.code, ms: Date.now() - started, stdinBytes: options.input?.length ?? 0 });
         if (result.code !== 0 && !options.allowFailure) reject(new ExecError(command, args, result));
         else resolve(result);
       });

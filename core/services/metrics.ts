@@ -1,4 +1,4 @@
-import client from 'prom-client';
+import * as client from './prom-client.ts';
 import type { Counter, Gauge, Histogram, MetricOptions, Metrics as MetricsService } from '@krouter/sdk';
 
 const PREFIX = 'krouter_';

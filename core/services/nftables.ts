@@ -67,7 +67,36 @@ export function topLevelStatements(script: string): Statement[] {
     head = '';
     inHead = true;
   };
+  // Only quotes, comments, braces, newlines (and at the top level `;` and `\`) matter: jump
+  // between them, taking the text in between as one chunk (a table body is megabytes at tens
+  // of thousands of services).
+  const inBlock = /["#{}\n]/g;
+  const atTop = /["#{}\n;\\]/g;
   for (let i = 0; i < script.length; i++) {
+    const special = depth > 0 ? inBlock : atTop;
+    special.lastIndex = i;
+    const m = special.exec(script);
+    const next = m ? m.index : script.length;
+    if (depth === 0 && next > i) {
+      const chunk = script.slice(i, next);
+      if (!inHead) {
+        const k = chunk.search(/\S/);
+        if (k < 0) {
+          head += chunk;
+        } else {
+          // Text after a block on the same statement line: check it as a statement of its own.
+          head += chunk.slice(0, k);
+          flush();
+          headLine = line;
+          head += chunk.slice(k);
+        }
+      } else {
+        if (!head.trim()) headLine = line;
+        head += chunk;
+      }
+    }
+    if (!m) break;
+    i = next;
     const c = script[i]!;
     if (c === '"') {
       const end = script.indexOf('"', i + 1);

@@ -16,10 +16,13 @@ import {
 } from '@krouter/sdk';
 import { applyOps, applySysctls, deleteTableIfExists, readTextIfExists, removeFile, writeFileAtomic } from './apply.ts';
 import type { CniConfig } from './config.ts';
+import { takeOverConflist } from './conflist.ts';
 import { buildModel, type CniModel, type LastGood, type Problem } from './model.ts';
+import { cniStatus, type CniStatus } from './status.ts';
 import {
   NFT_TABLE,
-  mergeConflist,
+  bridgeMacDrift,
+  renderBridgeCreate,
   renderBridgeOps,
   renderBridgeSysctls,
   renderConflist,
@@ -73,7 +76,7 @@ export class CniAgent {
     const localObject = informers.nodes.get(nodeName);
     if (!localObject) throw new Error(`node ${JSON.stringify(nodeName)} is not known to the API server (yet)`);
     const nodes = informers.nodes.list().map((n) => families.nodeNetwork(n));
-    const model = buildModel({ families: enabled, nodeName, nodes, clusterCIDRs: this.clusterCIDRs, lastGood: this.lastGood });
+    const model = buildModel({ families: enabled, nodeName, nodes, clusterCIDRs: this.clusterCIDRs, lastGood: this.lastGood, bridgeMac: this.config.bridgeMac });
     this.lastGood = model.lastGood;
     this.model = model;
     await this.reportProblems(model.problems);
@@ -97,14 +100,17 @@ export class CniAgent {
       throw new Error(`link ${bridge} exists and is not a bridge (kind ${link.kind ?? 'unknown'}); refusing to adopt it`);
     }
     if (!link) {
-      await applyOps(netlink, [{ op: 'link.bridge', name: bridge, mtu }]);
-      this.logger.info('bridge created', { bridge, mtu });
+      await applyOps(netlink, [renderBridgeCreate(model, bridge, mtu)]);
+      this.logger.info('bridge created', { bridge, mtu, mac: model.bridgeMac });
       link = await netlink.getLink(bridge);
     }
+    // Sysctls before the ops: a MAC repair below must already be announced to the pods.
     await applySysctls(netlink, renderBridgeSysctls(enabled, bridge), this.logger);
     const ops = renderBridgeOps(model, bridge, mtu, link, await netlink.listAddresses(bridge));
     if (ops.length) {
       await applyOps(netlink, ops);
+      const drift = bridgeMacDrift(model, link);
+      if (drift) this.logger.info('bridge MAC set', { bridge, from: drift.from ?? null, to: drift.to });
       this.logger.info('bridge updated', { bridge, ops: ops.length });
     }
 
@@ -129,11 +135,13 @@ export class CniAgent {
     }
     const path = this.config.confPath;
     const existing = await readTextIfExists(path);
-    const merged = mergeConflist(existing, renderConflist(model, this.config, mtu));
+    const merged = takeOverConflist(existing, renderConflist(model, this.config, mtu));
     if (merged.warning) this.logger.warn(merged.warning, { path });
     if (merged.text !== existing) {
       await writeFileAtomic(path, merged.text);
-      this.logger.info('CNI config written', { path });
+      // Changes to a file someone else wrote (kube-router's, an operator's) are named; the rest of it was kept.
+      if (merged.changes.length) this.logger.info('CNI config taken over', { path, changes: merged.changes });
+      else this.logger.info('CNI config written', { path });
     }
   }
 
@@ -170,23 +178,21 @@ export class CniAgent {
     this.reported = now;
   }
 
-  async status(): Promise<unknown> {
+  async status(): Promise<CniStatus> {
     const bridge = this.config.bridge;
     const link = await this.deps.netlink.getLink(bridge);
     const addresses = link ? await this.deps.netlink.listAddresses(bridge) : [];
-    return {
+    return cniStatus({
       confPath: this.config.confPath,
-      podCIDRs: Object.fromEntries(this.deps.families.enabled.map((f) => [f, this.model?.podCIDRs[f] ?? null])),
-      bridge: {
-        name: bridge,
-        exists: !!link,
-        up: link?.up ?? false,
-        mtu: link?.mtu ?? null,
-        addresses: addresses.filter((a) => (a.scope ?? 'global') === 'global').map((a) => a.cidr),
-      },
+      bridge,
+      link: link ? { up: link.up ?? false, mtu: link.mtu ?? null, mac: link.mac ?? null } : undefined,
+      addresses: addresses.filter((a) => (a.scope ?? 'global') === 'global').map((a) => a.cidr),
+      families: this.deps.families.enabled,
+      familyOf: (cidr) => this.deps.families.familyOf(cidr),
+      podCIDRs: this.model?.podCIDRs,
       masquerade: this.config.masquerade,
       problems: this.model?.problems.map((p) => p.message) ?? [],
-    };
+    });
   }
 }
 
@@ -215,7 +221,14 @@ export interface StartOptions {
 }
 
 /** Starts the agent under the SDK's reconcile loop, resyncing on node pod-CIDR changes. */
-export async function startCni(ctx: PluginContext<CniConfig>, deps: CniDeps, opts: StartOptions = {}): Promise<PluginInstance & { agent: CniAgent; syncCount(): number }> {
+export async function startCni(ctx: PluginContext<CniConfig>, deps: CniDeps, opts: StartOptions = {}): Promise<
+  PluginInstance & {
+    agent: CniAgent;
+    syncCount(): number;
+    /** Stops the agent and removes what it made (the host's `krouter cleanup` uses the plugin's own cleanup instead). */
+    cleanup(): Promise<void>;
+  }
+> {
   const agent = new CniAgent(ctx, deps);
   const reconciler = createReconciler({
     name: 'cni',
@@ -231,7 +244,7 @@ export async function startCni(ctx: PluginContext<CniConfig>, deps: CniDeps, opt
     reconciler.trigger(`node ${change.type} ${change.object.metadata?.name ?? ''}`);
   });
   try {
-    await deps.informers.waitForSync(60_000);
+    await deps.informers.waitForSync();
   } catch (err) {
     ctx.logger.warn('informers not synced yet; syncing when the node appears', { error: (err as Error).message });
   }

@@ -1,4 +1,5 @@
-import { firstHost, parseCidr, perFamily, type Family, type NodeNetwork, type PerFamily } from '@krouter/sdk';
+import { createHash } from 'node:crypto';
+import { firstHost, localUnicastMac, parseCidr, perFamily, type Family, type NodeNetwork, type PerFamily } from '@krouter/sdk';
 
 /** Pod CIDRs that last read well, per node; kept so a bad update changes nothing. */
 export interface LastGood {
@@ -13,6 +14,8 @@ export interface ModelInput {
   /** Extra ranges not to masquerade, already split by (enabled) family. */
   clusterCIDRs: PerFamily<string[]>;
   lastGood: LastGood;
+  /** The operator's bridge MAC (config `bridgeMac`, already validated); derived from the node name when absent. */
+  bridgeMac?: string;
 }
 
 export interface Problem {
@@ -31,6 +34,8 @@ export interface Gateway {
 
 export interface CniModel {
   families: readonly Family[];
+  /** The bridge's own MAC: fixed for the node, so it never follows the ports as they come and go. */
+  bridgeMac: string;
   /** This node's pod CIDR per family, undefined while none is known. */
   podCIDRs: PerFamily<string | undefined>;
   gateways: PerFamily<Gateway | undefined>;
@@ -46,6 +51,17 @@ export function gatewayOf(subnet: string): Gateway {
   const c = parseCidr(subnet);
   const address = firstHost(c.text);
   return { address, cidr: `${address}/${c.prefixLength}`, subnet: c.text };
+}
+
+/**
+ * The bridge MAC of a node: locally administered unicast, from a hash of the
+ * node name. Without a MAC of its own a Linux bridge carries the lowest MAC
+ * of its ports, so deleting a pod can change the gateway's MAC under the
+ * other pods' neighbour entries; a fixed one never does. Derived rather than
+ * random so that a recreated bridge (or a restarted agent) gets the same one.
+ */
+export function bridgeMacFor(nodeName: string): string {
+  return localUnicastMac(createHash('sha256').update(`krouter kube-bridge ${nodeName}`).digest());
 }
 
 const POD_CIDR_SOURCES = 'spec.podCIDRs, annotation kube-router.io/pod-cidrs, spec.podCIDR';
@@ -94,6 +110,7 @@ export function buildModel(input: ModelInput): CniModel {
   const gateways = perFamily((f) => (local[f] ? gatewayOf(local[f]) : undefined));
   return {
     families,
+    bridgeMac: input.bridgeMac ?? bridgeMacFor(nodeName),
     podCIDRs: local,
     gateways,
     clusterRanges,

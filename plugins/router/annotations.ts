@@ -18,6 +18,8 @@ export const ANNOTATIONS = {
   svcAdvertiseClusterIP: 'kube-router.io/service.advertise.clusterip',
   svcAdvertiseExternalIP: 'kube-router.io/service.advertise.externalip',
   svcAdvertiseLoadBalancerIP: 'kube-router.io/service.advertise.loadbalancerip',
+  /** Deprecated in kube-router for advertise.loadbalancerip=false; the service proxy does not serve these IPs either. */
+  svcSkipLbIps: 'kube-router.io/service.skiplbips',
 } as const;
 
 /** A per-node external peer as written in annotations (address not yet validated). */
@@ -39,7 +41,16 @@ export interface NodeBgpSettings {
   localAddresses: string[];
   /** One line per malformed annotation: `node X: annotation K: reason`. */
   errors: string[];
+  /**
+   * The subset of `errors` about annotations that shape the cluster's
+   * sessions (ASN, route reflector): every node reports them, not only the
+   * node that carries them.
+   */
+  topologyErrors: string[];
 }
+
+/** Annotations whose errors every node reports (see topologyErrors). */
+const TOPOLOGY_ANNOTATIONS: ReadonlySet<string> = new Set([ANNOTATIONS.nodeAsn, ANNOTATIONS.rrServer, ANNOTATIONS.rrClient]);
 
 export function parseAsn(text: unknown): number | undefined {
   const s = String(text).trim();
@@ -71,8 +82,13 @@ export function isCommunity(text: string): boolean {
 export function readNodeBgpSettings(nodeName: string, annotations: Record<string, string> | undefined): NodeBgpSettings {
   const a = annotations ?? {};
   const errors: string[] = [];
-  const err = (key: string, reason: string) => errors.push(`node ${nodeName}: annotation ${key}: ${reason}`);
-  const out: NodeBgpSettings = { peers: [], communities: [], localAddresses: [], errors };
+  const topologyErrors: string[] = [];
+  const err = (key: string, reason: string) => {
+    const line = `node ${nodeName}: annotation ${key}: ${reason}`;
+    errors.push(line);
+    if (TOPOLOGY_ANNOTATIONS.has(key)) topologyErrors.push(line);
+  };
+  const out: NodeBgpSettings = { peers: [], communities: [], localAddresses: [], errors, topologyErrors };
 
   if (a[ANNOTATIONS.nodeAsn] !== undefined) {
     const asn = parseAsn(a[ANNOTATIONS.nodeAsn]);

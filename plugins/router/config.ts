@@ -21,8 +21,8 @@ const gracefulRestartSchema = z
     enabled: z.boolean().default(false),
     /** Seconds peers keep our routes while we restart (kube-router: --bgp-graceful-restart-time). */
     restartTime: z.number().int().min(1).max(4095).default(90),
-    /** Seconds to wait for peers' End-of-RIB after our restart. */
-    deferralTime: z.number().int().min(1).max(3600).default(360),
+    /** Seconds to wait for peers' End-of-RIB after our restart (kube-router: --bgp-graceful-restart-deferral-time, at most 18h). */
+    deferralTime: z.number().int().min(1).max(64800).default(360),
   })
   .strict();
 
@@ -46,6 +46,11 @@ export const routerConfigSchema = z
     /** iBGP full mesh among nodes of the same ASN. Off when route reflectors are used. */
     nodesFullMesh: z.boolean().default(true),
     /**
+     * BGP sessions with the other nodes at all (full mesh or route
+     * reflectors); false: only the peers outside the cluster (kube-router's --enable-ibgp).
+     */
+    ibgp: z.boolean().default(true),
+    /**
      * per-family: one session per family over that family's node addresses.
      * single: one session over IPv6 carrying both families (IPv4 with extended next hop).
      */
@@ -67,7 +72,10 @@ export const routerConfigSchema = z
     serviceExternalIPRanges: z.array(z.string()).default([]),
     /** Routing table for learned routes (main by default). */
     routeTable: z.number().int().min(1).max(4294967295).optional(),
+    /** Full resync of the speaker, peers and advertised paths (kube-router: --routes-sync-period). */
     resyncSeconds: z.number().int().min(5).default(60),
+    /** Full resync of the learned routes in the kernel (kube-router: --injected-routes-sync-period). */
+    kernelRoutesResyncSeconds: z.number().int().min(5).default(60),
   })
   .strict();
 

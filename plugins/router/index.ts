@@ -6,12 +6,16 @@ import {
   KROUTER_ROUTE_PROTOCOL,
   createReconciler,
   definePlugin,
+  driftRepairs,
   SDK_API_VERSION,
 } from '@krouter/sdk';
 import { routerConfigSchema, type RouterConfig } from './config.ts';
-import { acceptedPerFamily, pathLines, peerRows, routeLines } from './status.ts';
-import { KernelRouteSync } from './kernel-routes.ts';
+import { acceptedPerFamily, routerStatus } from './status.ts';
+import { KernelRouteSync, type RouteSyncReason } from './kernel-routes.ts';
 import { RouterSync } from './sync.ts';
+
+/** Why the speaker reconciler runs (besides the built-in reasons). */
+type SpeakerSyncReason = 'node' | 'service' | 'endpointslice' | 'bgp-peer' | 'gobgpd-restarted';
 
 /**
  * The router: a BGP speaker per node that advertises this node's pod CIDRs
@@ -39,12 +43,12 @@ export default definePlugin({
       logger.error(message);
       void deps.informers.api.recordEvent({ kind: 'Node', name: ctx.nodeName }, 'Warning', 'RouterConfigError', message);
     });
-    const kernel = new KernelRouteSync(config, deps, logger, (message) => router.report(message));
+    const kernel = new KernelRouteSync(config, deps, logger, (message) => router.report(message), driftRepairs(metrics, 'router'));
 
-    await deps.informers.waitForSync(60_000);
+    await deps.informers.waitForSync();
     const common = { logger, metrics, health: ctx.health, signal: ctx.signal, resyncIntervalMs: config.resyncSeconds * 1000 };
     // Speaker, peers and originated paths: follow the cluster (nodes, services).
-    const speaker = createReconciler({
+    const speaker = createReconciler<SpeakerSyncReason>({
       ...common,
       name: 'router',
       debounceMs: 50,
@@ -57,12 +61,14 @@ export default definePlugin({
         }
       },
     });
-    // Kernel routes: follow what peers teach us, batched (a burst of 10k paths is one sync).
-    const routes = createReconciler({
+    // Kernel routes: follow what peers teach us, batched. Short waits: a burst of 10k paths
+    // becomes a few syncs that install while the rest still arrives, not one at the end.
+    const routes = createReconciler<RouteSyncReason>({
       ...common,
+      resyncIntervalMs: config.kernelRoutesResyncSeconds * 1000,
       name: 'router-routes',
-      debounceMs: 20,
-      minIntervalMs: 100,
+      debounceMs: 5,
+      minIntervalMs: 30,
       sync: async (reasons) => {
         // Nothing to read before the speaker runs; its first sync triggers this one.
         if (!config.installRoutes || !router.started) return;
@@ -113,18 +119,17 @@ export default definePlugin({
       },
       async status() {
         const peers = await deps.bgp.listPeers().catch(() => []);
-        const families = deps.families.enabled;
-        return {
+        return routerStatus({
           asn: router.last.global?.asn,
           routerId: router.last.global?.routerId,
-          peers: peerRows(peers, families, Date.now() / 1000),
-          advertised: pathLines(router.last.paths),
-          routes: routeLines(kernel.installed(), families),
-          ...(router.last.errors.length ? { errors: router.last.errors } : {}),
-        };
-      },
-      async cleanup() {
-        await cleanupRoutes(deps);
+          families: deps.families.enabled,
+          familyOf: (prefix) => deps.families.familyOf(prefix),
+          peers,
+          paths: router.last.paths,
+          installed: kernel.installed(),
+          errors: router.last.errors,
+          nowSeconds: Date.now() / 1000,
+        });
       },
     };
   },

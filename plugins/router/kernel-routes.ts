@@ -1,6 +1,10 @@
 import {
   KROUTER_ROUTE_PROTOCOL,
   parseCidr,
+  perFamily,
+  type DriftRepairs,
+  type BuiltinSyncReason,
+  type PerFamily,
   type BgpEvent,
   type Family,
   type Gobgp,
@@ -13,8 +17,11 @@ import type { RouterConfig } from './config.ts';
 import { LearnedRib } from './learned-rib.ts';
 import { desiredKernelRoutes, diffRoutes, routeJudge } from './model/routes.ts';
 
+/** Why the kernel-route reconciler runs (besides the built-in reasons). */
+export type RouteSyncReason = 'speaker' | 'node' | 'bgp-peer' | 'bgp-path' | 'gobgpd-restarted' | 'bgp-watch-restarted';
+
 /** Reasons after which the kernel is re-read rather than trusted to match what we applied. */
-const FULL_SYNC_REASONS = new Set(['start', 'resync', 'retry', 'gobgpd-restarted', 'manual']);
+const FULL_SYNC_REASONS: ReadonlySet<RouteSyncReason | BuiltinSyncReason> = new Set(['start', 'resync', 'retry', 'gobgpd-restarted', 'manual']);
 /**
  * Reasons after which the learned table is re-read from gobgpd too. Not the
  * periodic resync: the event stream keeps the table exact while the watch
@@ -22,7 +29,7 @@ const FULL_SYNC_REASONS = new Set(['start', 'resync', 'retry', 'gobgpd-restarted
  * sends each IPv6 path with its UPDATE's whole MP_REACH_NLRI (~30 KB), so a
  * re-read of a large table every minute would cost hundreds of MB of traffic.
  */
-const RELIST_REASONS = new Set(['start', 'retry', 'gobgpd-restarted', 'manual']);
+const RELIST_REASONS: ReadonlySet<RouteSyncReason | BuiltinSyncReason> = new Set(['start', 'retry', 'gobgpd-restarted', 'manual']);
 
 /**
  * Installs the best paths learned from peers as kernel routes (krouter's
@@ -31,7 +38,7 @@ const RELIST_REASONS = new Set(['start', 'retry', 'gobgpd-restarted', 'manual'])
  */
 export class KernelRouteSync {
   readonly rib = new LearnedRib();
-  private applied: Record<Family, Map<string, Route>> = { ipv4: new Map(), ipv6: new Map() };
+  private applied: PerFamily<Map<string, Route>> = perFamily(() => new Map());
   private kernelRead = false;
   private contextKey = '';
   /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
@@ -42,6 +49,7 @@ export class KernelRouteSync {
     private readonly deps: { bgp: Gobgp; netlink: Netlink },
     private readonly logger: Logger,
     private readonly report: (message: string) => void,
+    private readonly drift?: DriftRepairs,
   ) {
     if (config.gracefulRestart.enabled) this.keepStaleUntil = Date.now() + config.gracefulRestart.deferralTime * 1000;
   }
@@ -73,8 +81,8 @@ export class KernelRouteSync {
   }
 
   /** The routes installed per family (as of the last sync). */
-  installed(): Record<Family, Route[]> {
-    return { ipv4: [...this.applied.ipv4.values()], ipv6: [...this.applied.ipv6.values()] };
+  installed(): PerFamily<Route[]> {
+    return perFamily((f) => [...this.applied[f].values()]);
   }
 
   /** How many routes are installed per family, without copying them. */
@@ -82,7 +90,11 @@ export class KernelRouteSync {
     return this.applied[family].size;
   }
 
-  async sync(families: readonly Family[], ownPrefixes: Record<Family, string[]>, reasons: readonly string[]): Promise<{ skipped: number }> {
+  async sync(
+    families: readonly Family[],
+    ownPrefixes: PerFamily<string[]>,
+    reasons: ReadonlyArray<RouteSyncReason | BuiltinSyncReason>,
+  ): Promise<{ skipped: number }> {
     const { bgp, netlink } = this.deps;
     const full = !this.kernelRead || reasons.some((r) => FULL_SYNC_REASONS.has(r));
     const relist = this.rib.stale || !this.kernelRead || reasons.some((r) => RELIST_REASONS.has(r));
@@ -99,11 +111,14 @@ export class KernelRouteSync {
     // (tens of syncs during a 10k-route burst) only made garbage. A sync that
     // throws leaves it possibly ahead of the kernel, which is fine: its retry is
     // a full sync that re-reads the kernel.
-    const next: Record<Family, Map<string, Route>> = this.applied;
+    const next: PerFamily<Map<string, Route>> = this.applied;
     let skipped = 0;
     // Anything that changes which routes are acceptable means every route is judged again.
     const contextKey = JSON.stringify([families, ownPrefixes, addresses.map((a) => a.cidr).sort(), excluded, keepStale]);
     const everything = full || contextKey !== this.contextKey;
+    // Only a resync with nothing else to do: a retry may follow a write the kernel did not take.
+    const checkDrift = this.kernelRead && reasons.includes('resync') && !reasons.includes('retry');
+    let driftFound = false;
     this.contextKey = contextKey;
 
     for (const family of families) {
@@ -116,6 +131,18 @@ export class KernelRouteSync {
           ? await netlink.listRoutes({ family, protocol: KROUTER_ROUTE_PROTOCOL, table: this.config.routeTable })
           : [...this.applied[family].values()];
         const diff = diffRoutes(desired.routes, actual);
+        // The periodic resync counts what it repairs: the kernel differing from what was last applied.
+        if (checkDrift) {
+          const drift = diffRoutes([...this.applied[family].values()], actual);
+          if (drift.replace.length || drift.remove.length) {
+            driftFound = true;
+            this.logger.warn('kernel routes differed from what was applied (changed by hand?); repairing', {
+              family,
+              missingOrChanged: drift.replace.map((r) => r.dst),
+              unexpected: drift.remove.map((r) => r.dst),
+            });
+          }
+        }
         next[family] = new Map(desired.routes.map((r) => [r.dst, r]));
         for (const route of diff.replace) ops.push({ op: 'route.replace', route: { ...route, protocol: KROUTER_ROUTE_PROTOCOL } });
         for (const route of diff.remove) {
@@ -141,7 +168,9 @@ export class KernelRouteSync {
       }
     }
     if (ops.length) {
+      const applyStart = performance.now();
       const result = await netlink.apply(ops);
+      const applyMs = Math.round(performance.now() - applyStart);
       for (const e of result.errors) {
         if (e.op.op !== 'route.replace' && e.op.op !== 'route.delete') continue;
         this.report(`route ${e.op.route.dst}: ${e.message}`);
@@ -155,8 +184,10 @@ export class KernelRouteSync {
         removed: ops.filter((o) => o.op === 'route.delete').length,
         failed: result.errors.length,
         full,
+        applyMs,
       });
     }
+    if (driftFound) this.drift?.repaired(['route']);
     this.applied = next;
     this.kernelRead = true;
     return { skipped };

@@ -1,17 +1,18 @@
-import { parseCidr, type BgpEvent, type BgpRoute, type Family } from '@krouter/sdk';
+import { parseCidr, perFamily, type BgpEvent, type BgpRoute, type Family, type PerFamily } from '@krouter/sdk';
 
 /**
  * The best paths peers taught us, kept current from the speaker's event
  * stream so a path change costs work proportional to the change, not a
  * re-read of the whole RIB. A full re-read (relist) happens at start, after
- * gobgpd restarts and on the periodic resync; events that arrive while a
+ * gobgpd restarts, after a retry and when the event stream broke (not on
+ * the periodic resync: see RELIST_REASONS in kernel-routes.ts); events that arrive while a
  * relist is in flight are replayed on top of it, in order, so none is lost.
  */
 export class LearnedRib {
-  private readonly best: Record<Family, Map<string, BgpRoute>> = { ipv4: new Map(), ipv6: new Map() };
+  private readonly best: PerFamily<Map<string, BgpRoute>> = perFamily(() => new Map());
   private buffered: BgpEvent[] | undefined;
   /** Prefixes changed since the last takeChanged(), per family. */
-  private changed: Record<Family, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
+  private changed: PerFamily<Set<string>> = perFamily(() => new Set());
   /** True until the first relist, and again after gobgpd restarted. */
   stale = true;
 

@@ -1,4 +1,7 @@
 import ipaddr from 'ipaddr.js';
+import { AddressError, parseCidr, parseIP, type Cidr } from './address-parse.ts';
+
+export { AddressError, cidrContains, parseCidr, parseIP, type Cidr } from './address-parse.ts';
 
 /** The two address families. Every function loops over the enabled ones. */
 export type Family = 'ipv4' | 'ipv6';
@@ -11,67 +14,14 @@ export function perFamily<T>(make: (family: Family) => T): PerFamily<T> {
   return { ipv4: make('ipv4'), ipv6: make('ipv6') };
 }
 
-/** Error for an address or prefix that does not parse or is of the wrong family. */
-export class AddressError extends Error {
-  constructor(readonly input: string, reason: string) {
-    super(`${JSON.stringify(input)}: ${reason}`);
-    this.name = 'AddressError';
-  }
-}
-
-/** A parsed, normalised prefix: `network` has the host bits cleared. */
-export interface Cidr {
-  family: Family;
-  /** Network address, canonical text form. */
-  network: string;
-  prefixLength: number;
-  /** `network/prefixLength`. */
-  text: string;
-}
-
-function familyOfParsed(addr: ipaddr.IPv4 | ipaddr.IPv6): Family {
-  return addr.kind() === 'ipv4' ? 'ipv4' : 'ipv6';
-}
-
-/** Parses an IP address (no prefix). IPv4-mapped IPv6 stays IPv6. */
-export function parseIP(input: string, expect?: Family): { family: Family; address: string } {
-  if (typeof input !== 'string' || input.includes('/')) throw new AddressError(String(input), 'not an IP address');
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+/** True when `input` is a prefix with no host bits (for config schemas: a refine that names no family). */
+export function isCidr(input: string): boolean {
   try {
-    // isValid + parse rejects shorthand forms like "10.1" that parse() accepts.
-    if (ipaddr.IPv4.isValidFourPartDecimal(input)) addr = ipaddr.IPv4.parse(input);
-    else if (ipaddr.IPv6.isValid(input)) addr = ipaddr.IPv6.parse(input);
-    else throw new Error('invalid');
+    parseCidr(input);
+    return true;
   } catch {
-    throw new AddressError(input, 'not an IP address');
+    return false;
   }
-  const family = familyOfParsed(addr);
-  if (expect && family !== expect) throw new AddressError(input, `is ${family}, expected ${expect}`);
-  return { family, address: addr.toString() };
-}
-
-/** Parses a prefix; host bits must be zero unless `allowHostBits`. */
-export function parseCidr(input: string, expect?: Family, opts: { allowHostBits?: boolean } = {}): Cidr {
-  if (typeof input !== 'string' || !input.includes('/')) throw new AddressError(String(input), 'not a CIDR (address/length)');
-  const [addrText, lenText] = input.split('/', 2) as [string, string];
-  const { family, address } = parseIP(addrText);
-  const max = family === 'ipv4' ? 32 : 128;
-  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
-    throw new AddressError(input, `prefix length must be 0..${max}`);
-  }
-  const prefixLength = Number(lenText);
-  if (expect && family !== expect) throw new AddressError(input, `is ${family}, expected ${expect}`);
-  const parsed = ipaddr.parse(address);
-  const bytes = parsed.toByteArray();
-  const masked = bytes.map((b, i) => {
-    const bits = Math.max(0, Math.min(8, prefixLength - i * 8));
-    return b & ((0xff << (8 - bits)) & 0xff);
-  });
-  const network = ipaddr.fromByteArray(masked).toString();
-  if (!opts.allowHostBits && network !== address) {
-    throw new AddressError(input, `host bits set (network is ${network}/${prefixLength})`);
-  }
-  return { family, network, prefixLength, text: `${network}/${prefixLength}` };
 }
 
 /** The family of an IP or CIDR; throws AddressError if it is neither. */
@@ -98,17 +48,26 @@ export function splitByFamily(items: readonly string[]): PerFamily<string[]> & {
   return out;
 }
 
-/** True when `ip` lies inside `cidr` (both of the same family). */
-export function cidrContains(cidr: string, ip: string): boolean {
-  const c = parseCidr(cidr, undefined, { allowHostBits: true });
-  const a = parseIP(ip);
-  if (a.family !== c.family) return false;
-  return ipaddr.parse(a.address).match(ipaddr.parse(c.network), c.prefixLength);
-}
 
 /** Host route prefix length for a family: /32 or /128. */
 export function hostPrefixLength(family: Family): number {
   return family === 'ipv4' ? 32 : 128;
+}
+
+/** The default route of a family: 0.0.0.0/0 or ::/0. */
+export function defaultRoute(family: Family): string {
+  return family === 'ipv4' ? '0.0.0.0/0' : '::/0';
+}
+
+/**
+ * Whether a next hop of one family may carry a prefix of another. The same
+ * family always may; an IPv6 next hop may carry an IPv4 prefix (RFC 8950
+ * extended next hop, for IPv6-only underlays) when the caller allows it
+ * (default: allowed); an IPv4 next hop never carries an IPv6 prefix.
+ */
+export function nextHopMayCarry(nextHopFamily: Family, prefixFamily: Family, opts: { extendedNexthop?: boolean } = {}): boolean {
+  if (nextHopFamily === prefixFamily) return true;
+  return prefixFamily === 'ipv4' && nextHopFamily === 'ipv6' && opts.extendedNexthop !== false;
 }
 
 /** The first usable address of a prefix (network + 1), e.g. a bridge gateway. */
@@ -120,4 +79,14 @@ export function firstHost(cidr: string): string {
     if (bytes[i] !== 0) break;
   }
   return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** The unspecified ("any") address of a family, for a listener on every address of that family only. */
+export function unspecifiedAddress(family: Family): string {
+  return family === 'ipv4' ? '0.0.0.0' : '::';
+}
+
+/** Kubernetes' family names (`spec.ipFamilies`, EndpointSlice `addressType`) to ours; undefined for anything else (e.g. FQDN). */
+export function familyOfKubernetes(name: unknown): Family | undefined {
+  return name === 'IPv4' ? 'ipv4' : name === 'IPv6' ? 'ipv6' : undefined;
 }

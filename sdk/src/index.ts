@@ -4,8 +4,16 @@
  */
 export * from './token.ts';
 export * from './families.ts';
+export * from './nft-families.ts';
+export * from './mac.ts';
+export * from './sysctl-families.ts';
+export * from './nft-filter-families.ts';
+export * from './address-text.ts';
+export * from './address-range.ts';
+export * from './leader-election.ts';
 export * from './plugin.ts';
 export * from './reconciler.ts';
+export * from './drift.ts';
 export * from './node-network.ts';
 export * from './services/address-families.ts';
 export * from './services/netlink.ts';

@@ -47,10 +47,16 @@ export interface PluginContext<C> {
 export interface PluginInstance {
   /** Stops the plugin; kernel state is left in place for the next start to adopt. */
   stop(): Promise<void>;
-  /** Summary for `krouter status`. */
+  /**
+   * The plugin's part of `krouter status` (and of `/status`): a JSON object
+   * the plugin owns. The CLI renders any object, and reads best when it
+   * follows the built-in plugins' shape: plugin-wide scalars (`Seconds` /
+   * `Ms` suffixes are durations), lists of flat objects (shown as tables),
+   * `families: { ipv4: {...}, ipv6: {...} }` for what differs per family
+   * (one key per enabled family; other `key: { ipv4, ipv6 }` maps are shown
+   * in the same family blocks), and `problems: string[]`.
+   */
   status?(): Promise<unknown> | unknown;
-  /** Removes everything the plugin made (`krouter cleanup`). */
-  cleanup?(): Promise<void>;
 }
 
 export interface PluginDefinition<C = unknown, R extends Requires = Requires> {
@@ -62,8 +68,9 @@ export interface PluginDefinition<C = unknown, R extends Requires = Requires> {
   requires: R;
   start(ctx: PluginContext<C>, deps: Resolved<R>): Promise<PluginInstance>;
   /**
-   * Removes what the plugin owns without starting it (`krouter cleanup`).
-   * Optional; gets the same services as start.
+   * Removes what the plugin owns without starting it (`krouter cleanup`,
+   * the only way the host removes a plugin's state). Optional; gets the
+   * same services as start.
    */
   cleanup?(ctx: PluginContext<C>, deps: Resolved<R>): Promise<void>;
 }

@@ -1,10 +1,18 @@
 import type { Health, Logger, Metrics } from './services/basics.ts';
 
-export interface ReconcilerOptions {
+/** Reasons the reconciler itself gives a sync: its first run, the periodic resync, a retry after a failure, syncNow(). */
+export type BuiltinSyncReason = 'start' | 'resync' | 'retry' | 'manual';
+
+/**
+ * Options of a reconcile loop. `R` is the plugin's own closed set of trigger
+ * reasons; sync() gets those and the built-in ones, so a plugin decides on
+ * typed values rather than matching strings.
+ */
+export interface ReconcilerOptions<R extends string = string> {
   /** Used in metric labels, health component and logs. */
   name: string;
   /** Computes desired state and applies the difference. Must be idempotent. */
-  sync: (reasons: string[]) => Promise<void>;
+  sync: (reasons: Array<R | BuiltinSyncReason>) => Promise<void>;
   logger: Logger;
   metrics: Metrics;
   health: Health;
@@ -19,11 +27,11 @@ export interface ReconcilerOptions {
   retryMs?: number;
 }
 
-export interface Reconciler {
+export interface Reconciler<R extends string = string> {
   /** Schedules a sync; many triggers before it runs become one sync. */
-  trigger(reason: string): void;
+  trigger(reason: R): void;
   /** Runs a sync now (after any running one) and resolves when it is done. */
-  syncNow(reason?: string): Promise<void>;
+  syncNow(reason?: R | BuiltinSyncReason): Promise<void>;
   /** Starts periodic resyncs and runs the first sync. */
   start(): Promise<void>;
   /** Stops timers and waits for a running sync. */
@@ -36,7 +44,7 @@ export interface Reconciler {
  * Level-triggered reconcile loop: events only call trigger(); the sync
  * function reads caches and applies the whole difference. One sync at a time.
  */
-export function createReconciler(options: ReconcilerOptions): Reconciler {
+export function createReconciler<R extends string = string>(options: ReconcilerOptions<R>): Reconciler<R> {
   const debounceMs = options.debounceMs ?? 100;
   const minIntervalMs = options.minIntervalMs ?? 1000;
   const resyncIntervalMs = options.resyncIntervalMs ?? 300_000;
@@ -56,7 +64,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     labelNames: ['reconciler', 'result'],
   });
 
-  let pending: string[] = [];
+  let pending: Array<R | BuiltinSyncReason> = [];
   let timer: NodeJS.Timeout | undefined;
   let resyncTimer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -97,6 +105,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       try {
         await options.sync(reasons);
         end();
+        logger.debug('sync done', { reconciler: options.name, reasons: [...new Set(reasons)].join(','), ms: Date.now() - lastStart });
         syncs.inc({ reconciler: options.name, result: 'ok' });
         syncCount++;
         lastError = undefined;
@@ -122,7 +131,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     if (pending.length && !timer) schedule(debounceMs);
   };
 
-  const reconciler: Reconciler = {
+  const reconciler: Reconciler<R> = {
     trigger(reason) {
       if (stopped) return;
       pending.push(reason);
@@ -143,7 +152,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     },
     async start() {
       if (resyncIntervalMs > 0) {
-        resyncTimer = setInterval(() => reconciler.trigger('resync'), resyncIntervalMs);
+        resyncTimer = setInterval(() => {
+          if (stopped) return;
+          pending.push('resync');
+          schedule(debounceMs);
+        }, resyncIntervalMs);
         resyncTimer.unref?.();
       }
       signal.addEventListener('abort', () => void reconciler.stop(), { once: true });

@@ -1,18 +1,19 @@
 /**
  * Lab pod start-up: time from `kubectl create` of 50 pods (no nodeName: the
- * lab scheduler spreads them over 3 nodes) to all Ready, per family mode, as
+ * scheduler spreads them over 3 nodes) to all Ready, per family mode, as
  * pods per second. Raw: the same number of `ip netns add` + bare CNI ADD
  * chains (the same conflist, the same plugins, the same parallelism) in the
  * same lab's node namespaces, without API server, kubelet or test servers.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { apiServerUrl, loadLabState, nodeNetns, nodePaths, type LabSpec } from '../lab/config.ts';
-import { podReady } from '../lab/controllers/endpointslices.ts';
-import { KubeClient, R } from '../lab/controllers/kube.ts';
+import { loadLabState, nodeNetns, nodePaths, type LabSpec } from '../lab/config.ts';
+import { labClient, podReady } from '../lab/api.ts';
+import { R } from '../lab/kube.ts';
 import { cniAdd, cniDel, parseConflist } from '../lab/kubelet/cni.ts';
+import { nodeCniMounts } from '../lab/kubelet/runtime.ts';
+import { labCli, withLab } from '../lab/testing.ts';
 import { testPod } from '../lab/workloads.ts';
 import type { BenchRow } from './run.ts';
 
@@ -20,11 +21,7 @@ const PODS = 50;
 const NODES = 3;
 /** The kubelet's default per-node parallelism, used for raw too. */
 const PER_NODE = 6;
-const REPO = path.resolve(import.meta.dirname, '..', '..');
 
-function lab(stateDir: string, args: string[]): string {
-  return execFileSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/lab/cli.ts'), ...args], { cwd: REPO, env: { ...process.env, KROUTER_LAB_DIR: stateDir }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 async function until(what: string, fn: () => Promise<boolean>, limitMs = 300_000): Promise<void> {
   const end = Date.now() + limitMs;
@@ -52,46 +49,39 @@ async function raw(spec: LabSpec): Promise<number> {
   const t0 = performance.now();
   await Promise.all(spec.nodes.map((_, n) => pool(jobs.filter((j) => j.node === n), PER_NODE, async ({ i }) => {
     execFileSync('ip', ['netns', 'add', netns(i)]);
-    await cniAdd(nodeNetns(spec.nodes[n]!), lists[n]!, inv(i));
+    await cniAdd(nodeNetns(spec.nodes[n]!), lists[n]!, inv(i), nodeCniMounts(spec.stateDir, nodePaths(spec, spec.nodes[n]!).root));
   })));
   const secs = (performance.now() - t0) / 1000;
   // Cleanup is not timed.
   await Promise.all(spec.nodes.map((_, n) => pool(jobs.filter((j) => j.node === n), PER_NODE, async ({ i }) => {
-    await cniDel(nodeNetns(spec.nodes[n]!), lists[n]!, inv(i));
+    await cniDel(nodeNetns(spec.nodes[n]!), lists[n]!, inv(i), undefined, nodeCniMounts(spec.stateDir, nodePaths(spec, spec.nodes[n]!).root));
     execFileSync('ip', ['netns', 'delete', netns(i)]);
   })));
   return PODS / secs;
 }
 
 export async function mode(family: LabSpec['family']): Promise<BenchRow> {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), `krlab-bench-${family}-`));
-  try {
-    lab(stateDir, ['up', '--family', family, '--nodes', String(NODES), '--router', 'none']);
+  return withLab(`krlab-bench-${family}-`, ['--family', family, '--nodes', String(NODES), '--router', 'none'], async (stateDir) => {
     const spec = loadLabState(stateDir)!.spec;
-    const client = new KubeClient(apiServerUrl(spec));
+    const client = labClient(spec);
     await until('Ready nodes', async () => (await client.list(R.nodes)).items.filter((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === NODES, 60_000);
     await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
     const file = path.join(stateDir, 'bench-pods.json');
     const pods = Array.from({ length: PODS }, (_, i) => testPod({ name: `bench-${i}`, namespace: 'bench' }));
     writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pods }));
     const t0 = performance.now();
-    lab(stateDir, ['kubectl', '--', 'create', '--validate=false', '-f', file]);
+    labCli(stateDir, ['kubectl', '--', 'create', '--validate=false', '-f', file]);
     await until('all pods Ready', async () => {
       const items = (await client.list(R.pods, { namespace: 'bench' })).items;
       return items.length === PODS && items.every((p) => podReady(p as never));
     });
     const labRate = PODS / ((performance.now() - t0) / 1000);
-    lab(stateDir, ['kubectl', '--', 'delete', 'namespace', 'bench']);
-    await until('pod records gone', async () => spec.nodes.every((n) => readdirSync(nodePaths(spec, n).podsDir).length === 0));
+    labCli(stateDir, ['kubectl', '--', 'delete', 'namespace', 'bench']);
+    // The agents' pods stay: only the bench pods' records must be gone.
+    await until('pod records gone', async () => spec.nodes.every((n) => readdirSync(nodePaths(spec, n).podsDir).length === 1));
     const rawRate = await raw(spec);
     return { benchmark: `lab: ${PODS} pods on ${NODES} nodes to Ready (${family})`, krouter: labRate, raw: rawRate, unit: 'pods/s', target: 'higher is better' };
-  } finally {
-    try {
-      lab(stateDir, ['down']);
-    } finally {
-      rmSync(stateDir, { recursive: true, force: true });
-    }
-  }
+  });
 }
 
 export default async function labPods(): Promise<BenchRow[]> {

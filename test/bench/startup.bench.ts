@@ -1,7 +1,8 @@
 /**
- * Start-up cost of the single executable with no plugins: spawn -> /healthz
- * 200, against spawn -> exit of the same Node binary running nothing; and
- * the agent's idle RSS against an idle Node process.
+ * Start-up cost of the agent with no plugins: spawn -> /healthz 200, against
+ * spawn -> exit of the same Node binary running nothing; and the agent's
+ * idle RSS against an idle Node process, per runtime (the single executable
+ * and `node dist/krouter.cjs`).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,9 +24,15 @@ const median = (xs: number[]) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function agentRun(config: string): Promise<{ ms: number; rssKb: number }> {
+/** How the agent is run: the single executable, or the bundle on the same Node binary. */
+const RUNTIMES = [
+  { name: 'executable', command: paths.executable, args: [] as string[] },
+  { name: 'node dist/krouter.cjs', command: paths.nodeBinary, args: [paths.bundle] },
+];
+
+async function agentRun(config: string, runtime: (typeof RUNTIMES)[number]): Promise<{ ms: number; rssKb: number }> {
   const t0 = performance.now();
-  const agent = await startAgent(paths.executable, ['run', '--config', config]);
+  const agent = await startAgent(runtime.command, [...runtime.args, 'run', '--config', config]);
   await waitForStatus(`${agent.healthUrl}/healthz`, { intervalMs: 2 });
   const ms = performance.now() - t0;
   await sleep(SETTLE_MS);
@@ -63,29 +70,29 @@ export default async function startupBench(): Promise<BenchRow[]> {
       },
       dir,
     );
-    const agent: Array<{ ms: number; rssKb: number }> = [];
+    const agent: Array<Array<{ ms: number; rssKb: number }>> = RUNTIMES.map(() => []);
     const raw: Array<{ ms: number; rssKb: number }> = [];
-    // Interleaved, so both see the same machine load.
+    // Interleaved, so all see the same machine load.
     for (let i = 0; i < RUNS; i++) {
-      agent.push(await agentRun(config));
+      for (const [j, runtime] of RUNTIMES.entries()) agent[j]!.push(await agentRun(config, runtime));
       raw.push(await nodeRun());
     }
-    return [
+    return RUNTIMES.flatMap((runtime, j) => [
       {
-        benchmark: 'startup: spawn -> /healthz 200 (raw: node -e 0)',
-        krouter: median(agent.map((r) => r.ms)),
+        benchmark: `startup, ${runtime.name}: spawn -> /healthz 200 (raw: node -e 0)`,
+        krouter: median(agent[j]!.map((r) => r.ms)),
         raw: median(raw.map((r) => r.ms)),
         unit: 'ms',
         target: '<= 400 ms',
       },
       {
-        benchmark: 'idle RSS after start (raw: idle node)',
-        krouter: median(agent.map((r) => r.rssKb)) / 1024,
+        benchmark: `idle RSS after start, ${runtime.name}, no plugins (raw: idle node)`,
+        krouter: median(agent[j]!.map((r) => r.rssKb)) / 1024,
         raw: median(raw.map((r) => r.rssKb)) / 1024,
         unit: 'MB',
         target: '<= 60 MB',
       },
-    ];
+    ]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -11,9 +11,9 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cidrContains, familyOf, tryFamilyOf } from '../../sdk/src/families.ts';
 import { runCheck } from '../lab/check.ts';
-import { apiServerUrl, nodePaths, podNetnsName, type LabSpec } from '../lab/config.ts';
-import { podReady } from '../lab/controllers/endpointslices.ts';
-import { KubeClient, R, type Obj } from '../lab/controllers/kube.ts';
+import { nodePaths, podNetnsName, type LabSpec } from '../lab/config.ts';
+import { labClient, podReady } from '../lab/api.ts';
+import { KubeClient, R, type Obj } from '../lab/kube.ts';
 import { labCli, labForSuite, until } from '../lab/testing.ts';
 import { testPod } from '../lab/workloads.ts';
 
@@ -39,7 +39,7 @@ for (const family of ['ipv4', 'ipv6', 'dual'] as const) {
     let client: KubeClient;
 
     before(function () {
-      client = new KubeClient(apiServerUrl(lab.spec));
+      client = labClient(lab.spec);
     });
 
     it('kubectl creates pods; each gets one address per enabled family from its node pod CIDR', async () => {
@@ -72,7 +72,7 @@ for (const family of ['ipv4', 'ipv6', 'dual'] as const) {
     });
 
     it('same-node pod to pod (TCP, UDP), pod to node and masqueraded egress work over every family', async () => {
-      const res = await runCheck({ spec: lab.spec, apiUrl: apiServerUrl(lab.spec), crossNode: 'auto' });
+      const res = await runCheck({ spec: lab.spec, crossNode: 'auto' });
       const rows = res.rows.filter((r) => r.from.startsWith(`${NS}/`));
       for (const kind of ['same-node', 'node', 'egress'] as const) {
         for (const f of lab.fams) {

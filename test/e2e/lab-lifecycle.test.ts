@@ -1,7 +1,7 @@
 /**
  * The lab's own lifecycle: `up` then `down` leaves no namespace, link or
  * process; a `lab up` killed with SIGKILL at several points is cleaned up by
- * `down`; `lab kubectl` talks to the lab API server.
+ * `down`; `lab kubectl` talks to the lab's kube-apiserver.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -57,10 +57,20 @@ function labFootprint(stateDir: string): { netns: string[]; links: string[]; pro
   return { netns, links, processes };
 }
 
+/** PIDs in lab.json (control plane, kubelets' daemon, router) and of the containers the kubelets recorded (the agents). */
 function recordedPids(stateDir: string): number[] {
   const file = path.join(stateDir, 'lab.json');
   if (!existsSync(file)) return [];
-  return (JSON.parse(readFileSync(file, 'utf8')) as { processes: Array<{ pid: number }> }).processes.map((p) => p.pid);
+  const pids = (JSON.parse(readFileSync(file, 'utf8')) as { processes: Array<{ pid: number }> }).processes.map((p) => p.pid);
+  const nodes = path.join(stateDir, 'nodes');
+  for (const node of existsSync(nodes) ? readdirSync(nodes) : []) {
+    const pods = path.join(nodes, node, 'pods');
+    for (const f of existsSync(pods) ? readdirSync(pods).filter((x) => x.endsWith('.json')) : []) {
+      const record = JSON.parse(readFileSync(path.join(pods, f), 'utf8')) as { containers?: Record<string, { pid: number }> };
+      pids.push(...Object.values(record.containers ?? {}).map((c) => c.pid));
+    }
+  }
+  return pids;
 }
 
 /** Running (a zombie waiting for its reaper counts as gone: it holds no resources). */
@@ -103,6 +113,8 @@ describe('lab lifecycle (e2e)', function () {
 
   before(function () {
     requireRoot();
+    // A lab left by a killed runner is removed by any `down`; a living one stays and fails the check below.
+    lab(path.join(os.tmpdir(), 'krlab-e2e-none'), ['down']);
     const before = labFootprint('/nonexistent-state-dir');
     assert.deepEqual(before.netns.concat(before.links), [], 'a lab is already up on this machine; run `npm run lab -- down` first');
   });
@@ -120,21 +132,21 @@ describe('lab lifecycle (e2e)', function () {
     const stateDir = newStateDir();
     const upRun = lab(stateDir, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
     assert.equal(upRun.code, 0, show(upRun));
-    assert.match(upRun.stdout, /\[7\/7\]/);
+    assert.match(upRun.stdout, /\[8\/8\]/);
     assert.match(upRun.stdout, /npm run lab -- down/);
 
     const fp = labFootprint(stateDir);
     assert.deepEqual(fp.netns.sort(), ['krlab-node-1', 'krlab-node-2', 'krlab-router']);
     assert.ok(fp.links.includes('krlab0'), `links: ${fp.links.join(', ')}`);
     const pids = recordedPids(stateDir);
-    assert.equal(pids.length, 3, 'daemon and two agents recorded');
+    assert.equal(pids.length, 7, 'etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the kubelets, two agents');
     assert.deepEqual(pids.filter((p) => !alive(p)), []);
 
     const nodes = lab(stateDir, ['kubectl', 'get', 'nodes', '-o', 'name']);
     assert.equal(nodes.code, 0, show(nodes));
     assert.deepEqual(nodes.stdout.trim().split('\n').sort(), ['node/node-1', 'node/node-2']);
 
-    // create -f works although the lab API server has no OpenAPI schema for kubectl to validate against.
+    // create -f with kubectl's own validation against the API server's OpenAPI schema.
     const manifest = path.join(stateDir, 'ns.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: lifecycle-check\n');
     const created = lab(stateDir, ['kubectl', 'create', '-f', manifest]);
@@ -155,11 +167,11 @@ describe('lab lifecycle (e2e)', function () {
     assert.match(downAgain.stdout, /nothing to do/);
   });
 
-  // Kill points: while making namespaces, right after the daemon starts, right after the first agent starts.
+  // Kill points: while making namespaces, right after the API server starts, right after the kubelets start.
   const killPoints: Array<{ name: string; reached: (state: { namespaces: string[]; processes: Array<{ name: string }> }) => boolean }> = [
     { name: 'while making namespaces', reached: (s) => s.namespaces.length >= 2 },
-    { name: 'after the daemon started', reached: (s) => s.processes.some((p) => p.name === 'daemon') },
-    { name: 'after an agent started', reached: (s) => s.processes.some((p) => p.name.startsWith('agent')) },
+    { name: 'after the API server started', reached: (s) => s.processes.some((p) => p.name === 'kube-apiserver') },
+    { name: 'after the kubelets started', reached: (s) => s.processes.some((p) => p.name === 'daemon') },
   ];
   for (const point of killPoints) {
     it(`up killed with SIGKILL ${point.name}, then down leaves nothing`, async function () {
@@ -191,6 +203,42 @@ describe('lab lifecycle (e2e)', function () {
       assertNothingLeft(stateDir, pids);
     });
   }
+
+  it('a lab whose runner was killed with it is removed by the next up (another state dir); a living one is refused', async function () {
+    const first = newStateDir();
+    const upFirst = lab(first, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
+    assert.equal(upFirst.code, 0, show(upFirst));
+
+    const second = newStateDir();
+    const refused = lab(second, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
+    assert.notEqual(refused.code, 0, 'up must refuse while another lab runs');
+    assert.ok(refused.stderr.includes(`KROUTER_LAB_DIR=${first} npm run lab -- down`), show(refused));
+    assert.ok(existsSync(path.join(first, 'lab.json')), 'the living lab was left alone');
+
+    // What a killed CI job or closed session leaves: every process gone at once, namespaces, links and state kept.
+    const netnsPids = labFootprint(first).netns.flatMap((ns) =>
+      spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).map(Number),
+    );
+    const pids = [...new Set([...recordedPids(first), ...netnsPids])];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    while (pids.some(alive)) await sleep(20);
+    assert.notDeepEqual(labFootprint(first).netns, [], 'the dead lab keeps its namespaces');
+
+    const upSecond = lab(second, ['up', '--nodes', '2', '--router', 'none', '--plugins', 'cni']);
+    assert.equal(upSecond.code, 0, show(upSecond));
+    assert.match(upSecond.stdout, /removing a lab nothing runs of any more/);
+    assert.equal(existsSync(first), false, `${first} (the dead lab's state) still exists`);
+    const pidsSecond = recordedPids(second);
+    const downRun = lab(second, ['down']);
+    assert.equal(downRun.code, 0, show(downRun));
+    assertNothingLeft(second, pidsSecond);
+  });
 
   it('down while an up is still running stops it first and leaves nothing', async function () {
     const stateDir = newStateDir();

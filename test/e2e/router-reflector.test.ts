@@ -12,8 +12,9 @@
 import assert from 'node:assert/strict';
 import { familyOf, type Family } from '../../sdk/src/families.ts';
 import { gobgpNeighbors, nodeKrouterRoutes, routerRoutes } from '../lab/bgp-inspect.ts';
-import { apiServerUrl, routerUnderlay } from '../lab/config.ts';
-import { KubeClient, R } from '../lab/controllers/kube.ts';
+import { routerUnderlay } from '../lab/config.ts';
+import { labClient } from '../lab/api.ts';
+import { R } from '../lab/kube.ts';
 import { labCli, labForSuite, until, type LabNodeInfo } from '../lab/testing.ts';
 import { DEMO_APP, DEMO_NAMESPACE } from '../lab/workloads.ts';
 
@@ -93,7 +94,7 @@ describe('router e2e: route reflector (4 nodes, full mesh off) and ClusterIP adv
       svc('both', { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6', 'IPv4'] }),
     ];
     labCli(lab.stateDir, ['kubectl', 'create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
-    const client = new KubeClient(apiServerUrl(lab.spec));
+    const client = labClient(lab.spec);
     const clusterIPs = new Map<string, string[]>();
     for (const name of ['only-v4', 'only-v6', 'both']) {
       const s = await client.get(R.services, DEMO_NAMESPACE, name);

@@ -14,9 +14,14 @@
  * Root: the lab makes namespaces and links.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { agentPodRecord, gobgpdPid } from '../lab/agents.ts';
+import { capabilitiesOfMask, containerCapabilities } from '../lab/kubelet/capabilities.ts';
 import { familyOf, type Family } from '../../sdk/src/families.ts';
 import { gobgpRib, nodeKrouterRoutes, kernelRoutes, routerRoutes, type RouterRoute } from '../lab/bgp-inspect.ts';
-import { nodeNetns, routerOriginated, routerUnderlay, type LabSpec } from '../lab/config.ts';
+import { nodeNetns, nodePaths, routerOriginated, routerUnderlay, type LabSpec } from '../lab/config.ts';
 import { labCli, labForSuite, until } from '../lab/testing.ts';
 
 const ALL: Family[] = ['ipv4', 'ipv6'];
@@ -54,6 +59,30 @@ for (const mode of ['ipv4', 'ipv6', 'dual'] as const) {
         }
       }
       for (const f of ALL.filter((x) => !lab.fams.includes(x))) assert.equal(res.rows.filter((r) => r.family === f).length, 0, `no ${f} probes in ${mode}`);
+    });
+
+    it("the agent and its gobgpd run unprivileged with deploy/daemonset.yaml's capabilities; gobgpd's socket is 0600 in a 0700 directory", function () {
+      const ds = YAML.parse(readFileSync(new URL('../../deploy/daemonset.yaml', import.meta.url), 'utf8'));
+      const sc = ds.spec.template.spec.containers.find((c: { name: string }) => c.name === 'krouter').securityContext;
+      assert.equal(sc.privileged, false);
+      const want = containerCapabilities(sc)!;
+      const capsOf = (pid: number) => {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const mask = (name: string) => capabilitiesOfMask(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)![1]!);
+        return { effective: mask('CapEff'), bounding: mask('CapBnd'), noNewPrivs: /^NoNewPrivs:\s*1$/m.test(status) };
+      };
+      for (const node of lab.nodes) {
+        const agent = agentPodRecord(lab.spec, node.name);
+        assert.ok(agent, `${node.name}: agent pod record`);
+        const socket = nodePaths(lab.spec, node.name).gobgpSocket;
+        const gobgpd = gobgpdPid(socket);
+        assert.ok(gobgpd, `${node.name}: gobgpd running`);
+        for (const [what, pid] of [['agent', agent.container.pid], ['gobgpd', gobgpd]] as const) {
+          assert.deepEqual(capsOf(pid), { effective: want, bounding: want, noNewPrivs: sc.allowPrivilegeEscalation === false }, `${node.name}: ${what} (PID ${pid})`);
+        }
+        assert.equal(statSync(path.dirname(socket)).mode & 0o777, 0o700, `${node.name}: ${path.dirname(socket)}`);
+        assert.equal(statSync(socket).mode & 0o777, 0o600, `${node.name}: ${socket}`);
+      }
     });
 
     it("each node's gobgp RIB per family holds exactly that family's pod CIDRs and the router's prefix, next hops of that family; both RIBs answer", function () {

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { addAddress, createNetns, deleteNetns, inNetns, linkNetns } from './netns.ts';
 import { startProcess, stopProcess } from './processes.ts';
 import { descendants, isAlive, startAgent, writeConfig, type AgentProcess } from './krouter-process.ts';
-import { startApiServer } from '../lab/apiserver/index.ts';
+import { startApiServer, type Store } from './fake-apiserver/index.ts';
 
 export type Family = 'ipv4' | 'ipv6';
 export type FamilyMode = 'ipv4' | 'ipv6' | 'dual';
@@ -316,7 +316,7 @@ net.createServer((c)=>{const u=net.connect(sock);c.pipe(u).pipe(c);c.on('error',
 export const API_RELAY_PORT = 6443;
 
 /** Starts a relay in `ns`: 127.0.0.1:API_RELAY_PORT there -> the unix socket. */
-async function startRelay(ns: string, socketPath: string): Promise<ChildProcess> {
+export async function startRelay(ns: string, socketPath: string): Promise<ChildProcess> {
   const child = startProcess('ip', ['netns', 'exec', ns, process.execPath, '-e', RELAY, socketPath, String(API_RELAY_PORT)]);
   await new Promise<void>((resolve, reject) => {
     let out = '';
@@ -352,6 +352,8 @@ export interface ClusterOptions {
   logLevel?: 'debug' | 'info';
   /** Families of the underlay (node and router addresses); default: the pod families of `mode`. */
   underlay?: Family[];
+  /** Further plugin sections of the nodes' config (e.g. `{ 'service-proxy': { enabled: true } }`). */
+  plugins?: Record<string, unknown>;
 }
 
 export interface ClusterNode {
@@ -368,6 +370,8 @@ export interface Cluster {
   families: Family[];
   dir: string;
   apiUrl: string;
+  /** The scripted API server's store: objects created here reach the agents' informers. */
+  store: Store;
   switchNs: string;
   routerNs: string;
   router?: RunningRouter;
@@ -519,7 +523,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
           metrics: { address: '127.0.0.1', port: 0 },
           health: { address: '127.0.0.1', port: 0 },
           gobgp: { socket },
-          plugins: { router: { enabled: true, peerRouters, ...opts.routerConfig } },
+          plugins: { router: { enabled: true, peerRouters, ...opts.routerConfig }, ...opts.plugins },
         },
         nodeDir,
       );
@@ -542,6 +546,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       families,
       dir,
       apiUrl,
+      store: server.store,
       switchNs,
       routerNs,
       router,
@@ -587,6 +592,14 @@ export async function gobgpRib(socket: string, family: Family): Promise<Map<stri
 /** Raw output of `gobgp global rib -a FAMILY` (to check it answers without error). */
 export function gobgpRibText(socket: string, family: Family): Promise<string> {
   return run('gobgp', ['--target', `unix://${socket}`, 'global', 'rib', '-a', family]);
+}
+
+/** How many prefixes gobgpd's global RIB of a family holds (`gobgp global rib summary`): cheap to poll at 10k routes. */
+export async function gobgpRibDestinations(socket: string, family: Family): Promise<number> {
+  const text = await run('gobgp', ['--target', `unix://${socket}`, 'global', 'rib', 'summary', '-a', family]);
+  const m = /Destination:\s*(\d+)/.exec(text);
+  if (!m) throw new Error(`unexpected gobgp rib summary: ${text.trim()}`);
+  return Number(m[1]);
 }
 
 /** Number of configured neighbors of a gobgpd. */

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureExamplePlugin } from '../../build/pipeline.ts';
+import { trustedCopy } from './trusted-dir.ts';
 import { descendants, exampleAgentConfig, isAlive, metricValue, startAgent, waitForMetrics, waitForStatus, type AgentProcess } from './krouter-process.ts';
 import { createNetns, requireRoot } from './netns.ts';
 
@@ -31,7 +32,8 @@ export function exampleAgentSuite(opts: { build: () => Promise<unknown>; buildTi
     this.timeout(opts.buildTimeoutMs);
     requireRoot();
     await opts.build();
-    suite.plugin = ensureExamplePlugin();
+    // Copied where the external plugin path rules allow loading it (a checkout may sit under /tmp).
+    suite.plugin = trustedCopy(ensureExamplePlugin());
   });
   beforeEach(() => {
     suite.dir = fs.mkdtempSync(path.join(os.tmpdir(), opts.tmpPrefix));

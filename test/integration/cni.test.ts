@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -164,4 +164,69 @@ describe('cni plugin with the real CNI plugins (integration)', function () {
       }
     });
   }
+});
+
+describe('cni plugin taking over a node kube-router set up (integration)', function () {
+  before(() => requireRoot());
+
+  it('keeps the running pod and its lease: a pod attached after the takeover gets another address and reaches it (ipv4+ipv6)', async () => {
+    const families: Family[] = ['ipv4', 'ipv6'];
+    const dir = mkdtempSync(join(tmpdir(), 'krt-cni-kr-'));
+    const node = createNetns('cnikr');
+    const pod1 = createNetns('cnikrpod');
+    const pod2 = createNetns('cnikrpod');
+    const netlink = new NetlinkService({ logger: createTestContext(null).logger, netns: node });
+    try {
+      linkNetns(node, 'uplink0', createNetns('cnikrext'), 'ext0');
+      for (const f of families) addAddress(node, 'uplink0', `${UPLINK[f].node}/${UPLINK[f].len}`);
+      // kube-router's published conflist as kube-router leaves it on a dual-stack node
+      // (ranges without gateways, its MTU), with the leases kept under this test's directory.
+      const confPath = join(dir, 'net.d', '10-kuberouter.conflist');
+      const published = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'kube-router', 'written-by-kube-router.conflist'), 'utf8')) as Json;
+      published.plugins[0].ipam.dataDir = join(dir, 'ipam');
+      mkdirSync(join(dir, 'net.d'));
+      writeFileSync(confPath, JSON.stringify(published));
+
+      // A pod kube-router's config attached: the bridge plugin made kube-bridge with the gateways.
+      const first = runConflist(node, 'ADD', published, pod1, 'krt-kr-pod1')!;
+      const addr1 = globalAddresses(pod1, 'eth0');
+      assert.equal(addr1.length, 2, JSON.stringify(first));
+
+      const config = configSchema.parse({ confPath });
+      const { ctx, logger } = createTestContext(config, { name: 'cni', nodeName: 'node-a' });
+      const informers = new FakeInformers();
+      informers.nodes.add(makeNode('node-a', { internalIPs: families.map((f) => UPLINK[f].node), podCIDRs: families.map((f) => POD_CIDRS[f]) }));
+      const deps = {
+        families: new FakeAddressFamilies({ enabled: families, nodeName: 'node-a', nodes: informers.nodes }),
+        netlink,
+        nftables: new NftablesService({ exec: new Exec(), logger, netns: node }),
+        informers,
+      };
+      await new CniAgent(ctx, deps).sync(['takeover']);
+      assert.deepEqual(logger.find('', 'error'), []);
+      assert.equal(logger.find('CNI config taken over', 'info').length, 1);
+      const list = JSON.parse(readFileSync(confPath, 'utf8')) as Json;
+      assert.equal(list.name, 'mynet');
+      assert.equal(list.plugins[0].ipam.dataDir, join(dir, 'ipam'), 'the operator\'s ipam keys stay');
+
+      // A pod attached with the taken-over list: the same network, so host-local knows pod1's lease.
+      runConflist(node, 'ADD', list, pod2, 'krt-kr-pod2');
+      const addr2 = globalAddresses(pod2, 'eth0');
+      for (const f of families) {
+        const a1 = addr1.find((a) => a.family === f)!.local;
+        const a2 = addr2.find((a) => a.family === f)!.local;
+        assert.ok(cidrContains(POD_CIDRS[f], a2), `${a2} in ${POD_CIDRS[f]}`);
+        assert.notEqual(a2, a1, `${f}: the new pod does not get the running pod's address`);
+      }
+      const server = await startWhoAmI(pod1, 18090);
+      for (const f of families) {
+        const a1 = addr1.find((a) => a.family === f)!.local;
+        assert.equal(tcpAsk(pod2, a1, 18090), addr2.find((a) => a.family === f)!.local, `${f}: pod2 reaches pod1 over the adopted bridge`);
+      }
+      server.kill();
+    } finally {
+      await netlink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BgpEvent, BgpRoute, Family, LogFields, Logger } from '@krouter/sdk';
+import type { BgpDesiredState, BgpEvent, BgpPath, BgpPeer, BgpPolicy, BgpRoute, Family, LogFields, Logger } from '@krouter/sdk';
 import { GobgpService } from '../../core/services/gobgp/index.ts';
 import { Metrics } from '../../core/services/metrics.ts';
 import { addAddress, createNetns, linkNetns, requireRoot } from '../helpers/netns.ts';
@@ -52,6 +52,44 @@ function cliRib(ns: string, sock: string, family: Family): string {
   });
 }
 
+/**
+ * A node's desired BGP state, changed one object at a time the way a test
+ * reads best; every change hands the whole state to the service.
+ */
+class Desired {
+  state: BgpDesiredState & { peers: BgpPeer[]; paths: BgpPath[] } = { peers: [], paths: [], policies: {} };
+  constructor(readonly svc: GobgpService) {}
+  private apply() {
+    return this.svc.apply(structuredClone(this.state));
+  }
+  start(global: NonNullable<BgpDesiredState['global']>) {
+    this.state.global = global;
+    return this.apply();
+  }
+  addPeer(peer: BgpPeer) {
+    this.state.peers = [...this.state.peers.filter((p) => p.address !== peer.address), peer];
+    return this.apply();
+  }
+  /** Adds a path; rejects with the service's reason when the path is refused (and leaves it out). */
+  async addPath(path: BgpPath) {
+    const before = this.state.paths;
+    this.state.paths = [...before.filter((p) => p.prefix !== path.prefix), path];
+    const result = await this.apply();
+    if (result.rejected.length > 0) {
+      this.state.paths = before;
+      throw new Error(result.rejected.map((r) => r.message).join('; '));
+    }
+  }
+  deletePath(prefix: string) {
+    this.state.paths = this.state.paths.filter((p) => p.prefix !== prefix);
+    return this.apply();
+  }
+  setPolicy(direction: 'import' | 'export', policy: BgpPolicy | undefined) {
+    this.state.policies = { ...this.state.policies, [direction]: policy };
+    return this.apply();
+  }
+}
+
 describe('gobgp service (real gobgpd, two namespaces)', function () {
   this.timeout(240_000);
 
@@ -62,6 +100,8 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
   let sockB: string;
   let a: GobgpService;
   let b: GobgpService;
+  let da: Desired;
+  let db: Desired;
   const eventsB: BgpEvent[] = [];
 
   before(async () => {
@@ -79,13 +119,15 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
     a = new GobgpService({ logger: quietLogger(), metrics: new Metrics(false), socketPath: sockA, netns: nsA, restartBackoffMs: 200 });
     b = new GobgpService({ logger: quietLogger(), metrics: new Metrics(false), socketPath: sockB, netns: nsB, restartBackoffMs: 200 });
     b.watch((e) => eventsB.push(e));
-    await a.startBgp({ asn: ASN, routerId: A.v4, families: ['ipv4', 'ipv6'] });
-    await b.startBgp({ asn: ASN, routerId: B.v4, families: ['ipv4', 'ipv6'] });
+    da = new Desired(a);
+    db = new Desired(b);
+    await da.start({ asn: ASN, routerId: A.v4, families: ['ipv4', 'ipv6'] });
+    await db.start({ asn: ASN, routerId: B.v4, families: ['ipv4', 'ipv6'] });
     // One session per family, each over an address of that family.
-    await a.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'] });
-    await a.addPeer({ address: B.v6, asn: ASN, families: ['ipv6'] });
-    await b.addPeer({ address: A.v4, asn: ASN, families: ['ipv4'] });
-    await b.addPeer({ address: A.v6, asn: ASN, families: ['ipv6'] });
+    await da.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'] });
+    await da.addPeer({ address: B.v6, asn: ASN, families: ['ipv6'] });
+    await db.addPeer({ address: A.v4, asn: ASN, families: ['ipv4'] });
+    await db.addPeer({ address: A.v6, asn: ASN, families: ['ipv6'] });
   });
 
   after(async () => {
@@ -94,11 +136,11 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is ready after startBgp and refuses a second gobgpd on the same socket', async () => {
+  it('is ready after its first apply and refuses a second gobgpd on the same socket', async () => {
     assert.equal(a.ready, true);
     assert.equal(b.ready, true);
     const other = new GobgpService({ logger: quietLogger(), metrics: new Metrics(false), socketPath: sockA, netns: nsA });
-    await assert.rejects(other.startBgp({ asn: ASN, routerId: A.v4, families: ['ipv4'] }), /held by another live process/);
+    await assert.rejects(other.apply({ global: { asn: ASN, routerId: A.v4, families: ['ipv4'] }, peers: [], paths: [] }), /held by another live process/);
     assert.equal(other.ready, false);
     await other.close();
     // The first service's gobgpd is untouched.
@@ -125,8 +167,8 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
   });
 
   it('advertises an IPv4 and an IPv6 prefix, each landing in its own RIB on the peer', async () => {
-    await a.addPath({ prefix: PREFIX.ipv4, nextHop: A.v4, communities: ['64512:10'] });
-    await a.addPath({ prefix: PREFIX.ipv6, nextHop: A.v6 });
+    await da.addPath({ prefix: PREFIX.ipv4, nextHop: A.v4, communities: ['64512:10'] });
+    await da.addPath({ prefix: PREFIX.ipv6, nextHop: A.v6 });
 
     const v4 = await waitFor('IPv4 path on B', async () => (await b.listPaths('ipv4')).find((r) => r.prefix === PREFIX.ipv4));
     assert.equal(v4.family, 'ipv4');
@@ -161,8 +203,8 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
   });
 
   it('refuses a next hop of the other family and leaves both RIBs untouched', async () => {
-    await assert.rejects(a.addPath({ prefix: 'fd00:11::/64', nextHop: A.v4 }), /fd00:11::\/64.*198\.18\.0\.1|198\.18\.0\.1.*fd00:11::\/64/);
-    await assert.rejects(a.addPath({ prefix: '198.19.11.0/24', nextHop: A.v6 }), /198\.19\.11\.0\/24.*fd00:18::1|fd00:18::1.*198\.19\.11\.0\/24/);
+    await assert.rejects(da.addPath({ prefix: 'fd00:11::/64', nextHop: A.v4 }), /fd00:11::\/64.*198\.18\.0\.1|198\.18\.0\.1.*fd00:11::\/64/);
+    await assert.rejects(da.addPath({ prefix: '198.19.11.0/24', nextHop: A.v6 }), /198\.19\.11\.0\/24.*fd00:18::1|fd00:18::1.*198\.19\.11\.0\/24/);
     for (const [ns, sock, svc] of [
       [nsA, sockA, a],
       [nsB, sockB, b],
@@ -212,36 +254,36 @@ describe('gobgp service (real gobgpd, two namespaces)', function () {
 
   it('withdraws a deleted path on the peer', async () => {
     const before = eventsB.length;
-    await a.deletePath({ prefix: PREFIX.ipv6 });
+    await da.deletePath(PREFIX.ipv6);
     await waitFor('IPv6 path gone from B', async () => ((await b.listPaths('ipv6')).some((r) => r.prefix === PREFIX.ipv6) ? undefined : true));
     assert.doesNotMatch(cliRib(nsB, sockB, 'ipv6'), /fd00:10::\/64/);
     await waitFor('withdraw event on B', () =>
       eventsB.slice(before).some((e) => e.type === 'withdraw' && e.route.prefix === PREFIX.ipv6 && e.route.family === 'ipv6') ? true : undefined,
     );
     // Deleting a prefix that was never added changes nothing; the IPv4 path stays.
-    await a.deletePath({ prefix: '198.19.99.0/24' });
+    await da.deletePath('198.19.99.0/24');
     assert.ok((await a.listPaths('ipv4')).some((r) => r.prefix === PREFIX.ipv4));
     assert.ok((await b.listPaths('ipv4')).some((r) => r.prefix === PREFIX.ipv4));
   });
 
   it('applies export policies to paths already advertised, and removes them again', async () => {
     const onB = async () => (await b.listPaths('ipv4')).find((r) => r.prefix === PREFIX.ipv4);
-    await a.setPolicy('export', {
+    await da.setPolicy('export', {
       name: 'tag-pods',
       statements: [{ prefixes: [{ prefix: '198.19.0.0/16', maskLengthMax: 24 }], action: 'accept', addCommunities: ['64512:99'] }],
     });
     await waitFor('community added by the export policy seen on B', async () => ((await onB())?.communities.includes('64512:99') ? true : undefined));
-    await a.setPolicy('export', { name: 'block', statements: [{ prefixes: [{ prefix: PREFIX.ipv4 }], action: 'reject' }] });
+    await da.setPolicy('export', { name: 'block', statements: [{ prefixes: [{ prefix: PREFIX.ipv4 }], action: 'reject' }] });
     await waitFor('path rejected by the export policy gone from B', async () => ((await onB()) ? undefined : true));
-    await a.setPolicy('export', undefined);
+    await da.setPolicy('export', undefined);
     const back = await waitFor('path back on B without the policy', () => onB());
     assert.deepEqual(back.communities, ['64512:10']);
   });
 
-  it('addPeer with an unchanged config is a no-op, a changed one updates in place', async () => {
-    await a.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'] });
+  it('an unchanged peer config is a no-op, a changed one updates in place', async () => {
+    await da.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'] });
     assert.equal((await a.listPeers()).length, 2);
-    await a.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'], description: 'node b' });
+    await da.addPeer({ address: B.v4, asn: ASN, families: ['ipv4'], description: 'node b' });
     const p = await waitFor('description updated', async () => (await a.listPeers()).find((x) => x.address === B.v4 && x.description === 'node b'));
     assert.equal(p.asn, ASN);
     assert.equal((await a.listPeers()).length, 2);

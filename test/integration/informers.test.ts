@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Change } from '@krouter/sdk';
 import { MemoryLogger, MemoryMetrics } from '@krouter/sdk/testing';
 import { InformersService } from '../../core/services/informers/index.ts';
-import { RESOURCES, startApiServer, type ApiServer } from '../lab/apiserver/index.ts';
+import { RESOURCES, startApiServer, type ApiServer } from '../helpers/fake-apiserver/index.ts';
 
 const def = (plural: string) => RESOURCES.find((r) => r.plural === plural)!;
 
@@ -18,7 +18,7 @@ async function until(pred: () => boolean): Promise<void> {
 type Named = { metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> } };
 const summary = (c: Change<Named>): string => `${c.type} ${c.object.metadata?.namespace ? c.object.metadata.namespace + '/' : ''}${c.object.metadata?.name}`;
 
-describe('informers service against the lab API server', () => {
+describe('informers service against the scripted API server', () => {
   let server: ApiServer;
   let informers: InformersService | undefined;
   let metrics: MemoryMetrics;

@@ -45,6 +45,35 @@ describe('NetlinkService (integration)', function () {
     assert.deepEqual(r, { ok: true, errors: [] });
   }
 
+  it('gives a bridge a MAC of its own that ports joining and leaving do not change; without one it follows its ports', async () => {
+    const own = '02:4b:52:00:00:01';
+    const r = await nl.apply([
+      { op: 'link.bridge', name: 'kbr0', mac: own.toUpperCase() },
+      { op: 'link.bridge', name: 'kbr1' },
+      { op: 'link.veth', name: 'pa0', peer: 'pa1' },
+      { op: 'link.veth', name: 'pb0', peer: 'pb1' },
+      { op: 'link.veth', name: 'pc0', peer: 'pc1' },
+      { op: 'link.veth', name: 'pd0', peer: 'pd1' },
+      { op: 'link.set', name: 'pa0', master: 'kbr0' },
+      { op: 'link.set', name: 'pb0', master: 'kbr0' },
+      { op: 'link.set', name: 'pc0', master: 'kbr1' },
+      { op: 'link.set', name: 'pd0', master: 'kbr1' },
+    ]);
+    assert.deepEqual(r, { ok: true, errors: [] });
+    const mac = async (name: string) => (await nl.getLink(name))!.mac!;
+    assert.equal(await mac('kbr0'), own);
+    const lowest = [await mac('pc0'), await mac('pd0')].sort()[0]!;
+    assert.equal(await mac('kbr1'), lowest, 'Linux lends a bridge without a MAC its lowest port MAC');
+    assert.deepEqual(await nl.apply([{ op: 'link.delete', name: 'pa0' }, { op: 'link.delete', name: 'pb0' }]), { ok: true, errors: [] });
+    assert.equal(await mac('kbr0'), own, 'kept with every port gone');
+    const [first, second] = lowest === (await mac('pc0')) ? ['pc0', 'pd0'] : ['pd0', 'pc0'];
+    assert.deepEqual(await nl.apply([{ op: 'link.delete', name: first }]), { ok: true, errors: [] });
+    assert.equal(await mac('kbr1'), await mac(second), 'the borrowed MAC changed with its port');
+    // Set later (as on an adopted bridge), the MAC stays too.
+    assert.deepEqual(await nl.apply([{ op: 'link.set', name: 'kbr1', up: true, mac: '02:4b:52:00:00:02' }, { op: 'link.delete', name: second }]), { ok: true, errors: [] });
+    assert.equal(await mac('kbr1'), '02:4b:52:00:00:02');
+  });
+
   it('creates a bridge, a veth pair and a vxlan link and reads them back', async () => {
     await setupVeth();
     const r = await nl.apply([

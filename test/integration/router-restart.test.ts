@@ -1,7 +1,7 @@
 /**
  * Restarting krouter never interrupts BGP or pod routes (DESIGN §1.4), dual
  * stack: two nodes running the built agent (router plugin, graceful restart
- * on) beside the lab API server, all in namespaces on one L2 segment.
+ * on) beside the scripted API server (test/helpers/fake-apiserver), all in namespaces on one L2 segment.
  *
  * (a) The agent of node A is killed with SIGKILL and started again: its
  *     gobgpd keeps running, the new agent adopts it (same PID), and node B
@@ -244,9 +244,9 @@ describe('router restarts are hitless (dual stack, dist/krouter, graceful restar
       addAddress(ns[node], 'eth0', `${n.ipv6}/64`);
     }
 
-    // The lab API server, inside its namespace (this process cannot reach it: every call goes through curl there).
+    // The scripted API server, inside its namespace (this process cannot reach it: every call goes through curl there).
     apiServer = startProcess('ip', [
-      'netns', 'exec', nsApi, process.execPath, '--import', 'tsx', 'test/lab/apiserver/main.ts', '--listen', `${API.ipv4}:${API.port}`,
+      'netns', 'exec', nsApi, process.execPath, '--import', 'tsx', 'test/helpers/fake-apiserver/main.ts', '--listen', `${API.ipv4}:${API.port}`,
     ]);
     apiUrl = await new Promise<string>((resolve, reject) => {
       let out = '';

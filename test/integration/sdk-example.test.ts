@@ -31,8 +31,8 @@ describe('example plugin sdk/examples/bgp-metrics', function () {
   it('builds on its own into one CommonJS file that imports nothing from the host', function () {
     this.timeout(120_000);
     fs.rmSync(path.dirname(paths.exampleBundle), { recursive: true, force: true });
-    assert.equal(buildExamplePlugin(), suite.plugin);
-    const code = fs.readFileSync(suite.plugin, 'utf8');
+    assert.equal(buildExamplePlugin(), paths.exampleBundle);
+    const code = fs.readFileSync(paths.exampleBundle, 'utf8');
     const requires = [...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!);
     const nonBuiltin = requires.filter((r) => !r.startsWith('node:') && !['fs', 'path', 'os', 'util', 'events', 'crypto'].includes(r));
     assert.deepEqual(nonBuiltin, [], 'everything but Node built-ins is bundled');
@@ -68,7 +68,7 @@ describe('example plugin sdk/examples/bgp-metrics', function () {
     }
     const sdk = (await import(pathToFileURL(path.join(dist, 'index.js')).href)) as Record<string, unknown>;
     assert.equal(typeof sdk.definePlugin, 'function');
-    assert.equal(sdk.Gobgp, Symbol.for('krouter/gobgp@1'), 'tokens are the same global symbols the host uses');
+    assert.equal(sdk.Gobgp, Symbol.for('krouter/gobgp@2'), 'tokens are the same global symbols the host uses');
   });
 
   it('is loaded by dist/krouter from the config file and exports its metrics', async function () {

@@ -1,78 +1,45 @@
 /**
- * The krouter agents: one per node, `ip netns exec krlab-<node> dist/krouter
- * run --config <state>/nodes/<node>/config.yaml`. Config rendering is pure;
- * starting is a detached process whose output goes to <state>/logs/<node>.log.
+ * The krouter agents as the lab sees them: the DaemonSet's pod on each node
+ * (run by the lab kubelet as `dist/krouter` in the node's namespace), its
+ * health, its gobgpd, and whether its pod routes have converged.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stringify } from 'yaml';
-import {
-  AGENT_HEALTH_PORT,
-  AGENT_METRICS_PORT,
-  CLUSTER_ASN,
-  ROUTER_ASN,
-  apiServerUrl,
-  clusterCidrs,
-  nodeNetns,
-  nodePaths,
-  nodeUnderlayByName,
-  routerUnderlay,
-  type LabSpec,
-} from './config.ts';
-import { httpStatusInNetns, spawnDetached, tryRun } from './proc.ts';
-import type { RecordedProcess } from './state.ts';
+import { listPods, podReady } from './api.ts';
+import { AGENT_HEALTH_PORT, nodeNetns, nodePaths, type LabSpec } from './config.ts';
+import { AGENT_DAEMONSET, AGENT_NAMESPACE } from './deploy.ts';
+import type { ContainerRecord, PodRecord } from './kubelet/runtime.ts';
+import { httpStatusInNetns, tryRun } from './proc.ts';
 
-/** The node's krouter config file (YAML object; keys as in core/config/schema.ts and the plugins' schemas). */
-export function renderNodeConfig(spec: LabSpec, node: string): Record<string, unknown> {
-  const p = nodePaths(spec, node);
-  const cidrs = clusterCidrs(spec);
-  const plugins: Record<string, unknown> = {};
-  if (spec.plugins.cni) {
-    plugins.cni = { enabled: true, confPath: p.cniConfPath, ipamDataDir: p.ipamDataDir };
+/** The agent's container name in deploy/daemonset.yaml. */
+const AGENT_CONTAINER = 'krouter';
+
+/** The node's krouter agent: the running krouter container of a pod on it, from the lab kubelet's records. */
+export function agentPodRecord(spec: Pick<LabSpec, 'stateDir'>, node: string): { record: PodRecord; container: ContainerRecord } | undefined {
+  const dir = nodePaths(spec, node).podsDir;
+  if (!existsSync(dir)) return undefined;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+    let record: PodRecord;
+    try {
+      record = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as PodRecord;
+    } catch {
+      continue; // being rewritten
+    }
+    const container = record.containers?.[AGENT_CONTAINER];
+    if (record.namespace === AGENT_NAMESPACE && record.name.startsWith(`${AGENT_DAEMONSET}-`) && container) return { record, container };
   }
-  if (spec.plugins.router) {
-    const own = nodeUnderlayByName(spec, node);
-    plugins.router = {
-      enabled: true,
-      clusterAsn: CLUSTER_ASN,
-      // IPv6-only nodes have no IPv4 address to use as BGP router id.
-      routerId: own.ipv4 ?? 'generate',
-      peerRouters:
-        spec.router === 'none' ? [] : Object.values(routerUnderlay(spec)).map((address) => ({ address, asn: ROUTER_ASN })),
-      serviceClusterIPRanges: Object.values(cidrs.services),
-      // What a test or a person asked for (`up --router-config`) wins over the lab's defaults.
-      ...(spec.routerConfig ?? {}),
-    };
-  }
-  if (spec.plugins.serviceProxy) plugins['service-proxy'] = { enabled: true };
-  if (spec.plugins.firewall) plugins.firewall = { enabled: true };
-  return {
-    nodeName: node,
-    families: spec.family,
-    kubernetes: { master: apiServerUrl(spec) },
-    log: { level: 'info' },
-    // '::' listens on both families (pods probe their node over each one).
-    metrics: { address: '::', port: AGENT_METRICS_PORT },
-    health: { address: '::', port: AGENT_HEALTH_PORT },
-    gobgp: { socket: p.gobgpSocket },
-    plugins,
-  };
+  return undefined;
 }
 
-/** Writes the node's config and makes its directories (CNI conf dir, IPAM dir, pods dir). */
-export function writeNodeConfig(spec: LabSpec, node: string): string {
-  const p = nodePaths(spec, node);
-  for (const dir of [p.dir, p.cniConfDir, p.ipamDataDir, p.podsDir]) mkdirSync(dir, { recursive: true });
-  writeFileSync(p.config, `# krouter config of lab node ${node} (written by lab up)\n${stringify(renderNodeConfig(spec, node))}`);
-  return p.config;
+/** The agent's log file (its container log), or where it will be. */
+export function agentLogPath(spec: Pick<LabSpec, 'stateDir'>, node: string): string | undefined {
+  return agentPodRecord(spec, node)?.container.log;
 }
 
-export function agentArgv(spec: LabSpec, node: string): string[] {
-  return ['ip', 'netns', 'exec', nodeNetns(node), spec.krouterBin, 'run', '--config', nodePaths(spec, node).config];
-}
-
-export function startAgent(spec: LabSpec, node: string): RecordedProcess {
-  return spawnDetached(`agent ${node}`, agentArgv(spec, node), { log: nodePaths(spec, node).log, cwd: spec.repoRoot });
+/** Whether the node's agent pod is Ready in the API (the kubelet's readiness probe of /healthz passed). */
+export async function agentPodReady(spec: LabSpec, node: string): Promise<boolean> {
+  const pods = await listPods(spec, AGENT_NAMESPACE).catch(() => []);
+  return pods.some((p) => p.spec?.nodeName === node && p.metadata.name.startsWith(`${AGENT_DAEMONSET}-`) && podReady(p));
 }
 
 export function agentHealthUrl(): string {
@@ -104,7 +71,8 @@ export function gobgpdPid(socket: string): number | undefined {
   try {
     const pid = Number(readFileSync(`${socket}.pid`, 'utf8').split('\n')[0]!.trim());
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return path.basename(cmdline[0] ?? '') === 'gobgpd' && cmdline.some((a) => a.includes(socket)) ? pid : undefined;
+    // gobgpd names the socket as the agent's mount namespace sees it (/run/krouter/...): match the file name.
+    return path.basename(cmdline[0] ?? '') === 'gobgpd' && cmdline.some((a) => a.includes(path.basename(socket))) ? pid : undefined;
   } catch {
     return undefined;
   }

@@ -1,69 +1,92 @@
-/** A minimal JSON client for the lab API server (the CLI's own reads and writes). */
+/**
+ * The lab's own access to its API server: a client with the admin's
+ * certificate (or another lab identity's), and the few reads the CLI, the
+ * lifecycle and the tests share (nodes, pods, readiness).
+ */
+import type { Family } from '../../sdk/src/families.ts';
+import { tryFamilyOf } from '../../sdk/src/families.ts';
+import { apiServerUrl, type LabSpec } from './config.ts';
+import { controlPlanePaths } from './k8s/control-plane.ts';
+import { ADMIN, pkiFiles, type Identity } from './k8s/pki.ts';
+import { KubeClient, KubeError, R, type Obj, type ResourcePath } from './kube.ts';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
+/** A client of the lab's API server authenticated as `identity` (the admin by default). */
+export function labClient(spec: Pick<LabSpec, 'family' | 'stateDir'>, identity: Identity = ADMIN): KubeClient {
+  const f = pkiFiles(controlPlanePaths(spec.stateDir).pki);
+  return new KubeClient(apiServerUrl(spec), { caCert: f.caCert, cert: f.cert(identity), key: f.key(identity) });
 }
 
-export async function apiRequest<T = unknown>(base: string, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<T> {
-  const contentType = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': contentType },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  if (!res.ok) {
-    let msg = text;
-    try {
-      msg = (JSON.parse(text) as { message?: string }).message ?? text;
-    } catch {
-      /* plain text */
-    }
-    throw new ApiError(res.status, `${method} ${path}: ${res.status} ${msg}`);
-  }
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-export const apiGet = <T = unknown>(base: string, path: string) => apiRequest<T>(base, 'GET', path);
-
-/** True when the API server answers a list of nodes. */
-export async function apiAnswers(base: string): Promise<boolean> {
+/** Runs `fn` with an admin client and closes it after. */
+export async function withAdmin<T>(spec: Pick<LabSpec, 'family' | 'stateDir'>, fn: (c: KubeClient) => Promise<T>): Promise<T> {
+  const client = labClient(spec);
   try {
-    await apiRequest(base, 'GET', '/api/v1/nodes', undefined, 1000);
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** True when the API server says it is ready (`/readyz`). */
+export async function apiReady(spec: Pick<LabSpec, 'family' | 'stateDir'>): Promise<boolean> {
+  try {
+    await withAdmin(spec, (c) => c.request('GET', '/readyz', undefined, undefined, AbortSignal.timeout(2000)));
     return true;
   } catch {
     return false;
   }
 }
 
-export interface NodeObject {
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: { podCIDR?: string; podCIDRs?: string[] };
-  status?: { addresses?: Array<{ type: string; address: string }>; conditions?: Array<{ type: string; status: string }> };
+export async function listNodes(spec: Pick<LabSpec, 'family' | 'stateDir'>): Promise<Obj[]> {
+  return withAdmin(spec, async (c) => (await c.list(R.nodes)).items);
 }
 
-export interface PodObject {
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: { nodeName?: string };
-  status?: { phase?: string; podIPs?: Array<{ ip: string }>; conditions?: Array<{ type: string; status: string }> };
+export async function listPods(spec: Pick<LabSpec, 'family' | 'stateDir'>, namespace?: string): Promise<Obj[]> {
+  return withAdmin(spec, async (c) => (await c.list(R.pods, { namespace })).items);
 }
 
-export async function listNodes(base: string): Promise<NodeObject[]> {
-  return (await apiGet<{ items: NodeObject[] }>(base, '/api/v1/nodes')).items ?? [];
+// Loose on purpose: pods come from the API as plain JSON.
+/** Services of the given namespaces. */
+export async function listServices(spec: Pick<LabSpec, 'family' | 'stateDir'>, namespaces: readonly string[]): Promise<Obj[]> {
+  return withAdmin(spec, async (c) => (await Promise.all(namespaces.map((ns) => c.list(R.services, { namespace: ns })))).flatMap((l) => l.items));
 }
 
-export async function listPods(base: string, namespace?: string): Promise<PodObject[]> {
-  const path = namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods` : '/api/v1/pods';
-  return (await apiGet<{ items: PodObject[] }>(base, path)).items ?? [];
+interface PodLike {
+  status?: { podIP?: string; podIPs?: Array<{ ip: string }>; conditions?: Array<{ type: string; status: string }>; [k: string]: any };
+  [k: string]: any;
 }
 
-export function podReady(p: PodObject): boolean {
-  return (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+export function podReady(pod: PodLike): boolean {
+  return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** A pod's addresses by family, from status.podIPs (status.podIP when that is absent). */
+export function podIPsByFamily(pod: PodLike): Partial<Record<Family, string>> {
+  const ips = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  const out: Partial<Record<Family, string>> = {};
+  for (const ip of ips) {
+    const f = tryFamilyOf(ip);
+    if (f && !out[f] && !ip.includes('/')) out[f] = ip;
+  }
+  return out;
+}
+
+/** The REST resource of the kinds the lab itself creates. */
+const RESOURCE_OF_KIND: Record<string, ResourcePath> = {
+  Namespace: R.namespaces,
+  Pod: R.pods,
+  Service: R.services,
+  ConfigMap: R.configmaps,
+  ServiceAccount: R.serviceaccounts,
+  DaemonSet: R.daemonsets,
+};
+
+/** Creates an object; an existing one (409) counts as created. */
+export async function createIfMissing(client: KubeClient, obj: Obj & { kind: string }): Promise<void> {
+  const r = RESOURCE_OF_KIND[obj.kind];
+  if (!r) throw new Error(`${obj.kind} ${obj.metadata.name}: the lab creates no objects of this kind (use lab kubectl)`);
+  try {
+    await client.create(r, r.namespaced ? { ...obj, metadata: { namespace: 'default', ...obj.metadata } } : obj);
+  } catch (err) {
+    if (!(err instanceof KubeError && err.code === 409)) throw err;
+  }
 }

@@ -13,7 +13,9 @@ import {
   defaultStateDir,
   nodeNames,
   nodeNetns,
+  parseLoadBalancerConfig,
   parseNodeAnnotations,
+  parsePluginConfig,
   parseRouterConfig,
   podNetnsName,
   statePaths,
@@ -21,7 +23,8 @@ import {
   type LabRouter,
   type LabSpec,
 } from './config.ts';
-import { down, restartAgent, StepError, up } from './lifecycle.ts';
+import { kubectlCommand } from './kubectl.ts';
+import { COMPONENTS, down, rebootNode, restartAgent, restartComponent, StepError, up, type ComponentName } from './lifecycle.ts';
 import { listNetns } from './proc.ts';
 import { routerControlArgv } from './router/index.ts';
 import { loadLabState, type LabState } from './state.ts';
@@ -61,11 +64,15 @@ function builtinPlugins(): Set<string> {
   return found;
 }
 
-function parsePlugins(list: string | undefined): LabSpec['plugins'] {
-  const names = list === undefined ? builtinPlugins() : new Set(list.split(',').map((s) => s.trim()).filter(Boolean));
-  const known = ['cni', 'router', 'service-proxy', 'firewall'];
+/** Built-in plugins a lab runs only when asked (`--plugins`, `--loadbalancer-config`): cluster-wide work, off by default as in kube-router. */
+const OPT_IN_PLUGINS = ['loadbalancer'];
+
+export function parsePlugins(list: string | undefined, opts: { loadbalancer?: boolean } = {}): LabSpec['plugins'] {
+  const names = list === undefined ? new Set([...builtinPlugins()].filter((n) => !OPT_IN_PLUGINS.includes(n))) : new Set(list.split(',').map((s) => s.trim()).filter(Boolean));
+  const known = ['cni', 'router', 'service-proxy', 'firewall', 'loadbalancer'];
   for (const n of names) if (!known.includes(n)) throw new UsageError(`--plugins: unknown plugin ${JSON.stringify(n)} (known: ${known.join(', ')})`);
-  return { cni: names.has('cni'), router: names.has('router'), serviceProxy: names.has('service-proxy'), firewall: names.has('firewall') };
+  if (opts.loadbalancer) names.add('loadbalancer');
+  return { cni: names.has('cni'), router: names.has('router'), serviceProxy: names.has('service-proxy'), firewall: names.has('firewall'), loadbalancer: names.has('loadbalancer') };
 }
 
 export interface UpFlags {
@@ -76,14 +83,29 @@ export interface UpFlags {
   plugins?: string;
   /** JSON object merged over the lab's plugins.router section. */
   routerConfig?: string;
+  /** JSON object merged over the lab's plugins.loadbalancer section (runs the plugin). */
+  loadbalancerConfig?: string;
+  /** JSON object of plugin sections merged over the lab's. */
+  pluginConfig?: string;
+  /** A shell script run in each node's namespace before anything starts. */
+  nodeSetup?: string;
   /** `NODE:KEY=VALUE`, repeatable. */
   nodeAnnotation?: string[];
+  /** Configure the agents with kube-router's flags only (no krouter config file). */
+  kubeRouterArgs?: boolean;
 }
 
 export function specFromFlags(flags: UpFlags): LabSpec {
   const nodes = nodeNames(flags.nodes);
   const routerConfig = parseRouterConfig(flags.routerConfig);
+  const loadBalancerConfig = parseLoadBalancerConfig(flags.loadbalancerConfig);
   const nodeAnnotations = parseNodeAnnotations(flags.nodeAnnotation, nodes);
+  const pluginConfig = parsePluginConfig(flags.pluginConfig);
+  if (flags.kubeRouterArgs && pluginConfig) throw new UsageError('--plugin-config: config keys cannot be given with --kube-router-args (the agents have no config file)');
+  const nodeSetup = flags.nodeSetup === undefined ? undefined : path.resolve(flags.nodeSetup);
+  if (nodeSetup && !existsSync(nodeSetup)) throw new UsageError(`--node-setup: ${nodeSetup} does not exist`);
+  if (flags.kubeRouterArgs && routerConfig) throw new UsageError('--router-config: config keys cannot be given with --kube-router-args (the agents have no config file)');
+  if (flags.kubeRouterArgs && loadBalancerConfig) throw new UsageError('--loadbalancer-config: config keys cannot be given with --kube-router-args (the agents have no config file; --plugins ...,loadbalancer runs it with --run-loadbalancer)');
   return {
     family: flags.family,
     nodes,
@@ -91,10 +113,14 @@ export function specFromFlags(flags: UpFlags): LabSpec {
     stateDir: defaultStateDir(),
     repoRoot,
     krouterBin: path.resolve(process.env.KROUTER_BIN || path.join(repoRoot, 'dist', 'krouter')),
-    plugins: parsePlugins(flags.plugins),
+    plugins: parsePlugins(flags.plugins, { loadbalancer: loadBalancerConfig !== undefined }),
     routerKernelRoutes: !!flags.routerKernelRoutes,
     ...(routerConfig ? { routerConfig } : {}),
+    ...(loadBalancerConfig ? { loadBalancerConfig } : {}),
     ...(nodeAnnotations ? { nodeAnnotations } : {}),
+    ...(pluginConfig ? { pluginConfig } : {}),
+    ...(nodeSetup ? { nodeSetup } : {}),
+    ...(flags.kubeRouterArgs ? { kubeRouterArgs: true } : {}),
   };
 }
 
@@ -146,18 +172,6 @@ function afterDashDash(args: string[]): string[] {
   return args[0] === '--' ? args.slice(1) : args;
 }
 
-/**
- * The lab API server serves no OpenAPI schema, so kubectl's client-side
- * validation of create/apply/replace cannot work: turn it off unless asked.
- */
-export function kubectlArgs(args: string[]): string[] {
-  const withValue = new Set(['-n', '--namespace', '--context', '--kubeconfig', '-s', '--server', '--cluster', '--user']);
-  const verb = args.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && withValue.has(args[i - 1]!)));
-  if (verb < 0 || !['create', 'apply', 'replace'].includes(args[verb]!)) return args;
-  if (args.some((a) => a.startsWith('--validate'))) return args;
-  return [...args.slice(0, verb + 1), '--validate=false', ...args.slice(verb + 1)];
-}
-
 function splitPod(ref: string): { namespace: string; name: string } {
   const parts = ref.split('/');
   if (parts.length === 1) return { namespace: 'default', name: parts[0]! };
@@ -167,9 +181,9 @@ function splitPod(ref: string): { namespace: string; name: string } {
 
 async function cmdCheck(opts: { json?: boolean; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }, state = requireLab()): Promise<boolean> {
   const { runCheck } = (await import(CHECK_MODULE)) as {
-    runCheck(o: { spec: LabSpec; apiUrl: string; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }): Promise<{ ok: boolean; rows: unknown[]; table: string }>;
+    runCheck(o: { spec: LabSpec; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }): Promise<{ ok: boolean; rows: unknown[]; table: string }>;
   };
-  const result = await runCheck({ spec: state.spec, apiUrl: apiServerUrl(state.spec), crossNode: opts.crossNode });
+  const result = await runCheck({ spec: state.spec, crossNode: opts.crossNode });
   if (opts.json) say(JSON.stringify({ ok: result.ok, rows: result.rows }, null, 2));
   else say(result.table);
   return result.ok;
@@ -221,6 +235,10 @@ export function buildProgram(): Command {
     .option('--router-kernel-routes', 'the external router installs learned pod routes into its kernel (BIRD only)')
     .option('--plugins <list>', 'krouter plugins the agents run (default: every built-in plugin)')
     .option('--router-config <json>', 'JSON object merged over every agent\'s plugins.router config, e.g. \'{"gracefulRestart":{"enabled":true}}\'')
+    .option('--loadbalancer-config <json>', 'run the loadbalancer plugin (ranges from the lab\'s address plan) with this JSON object merged over its config, e.g. \'{"defaultClass":false}\'')
+    .option('--plugin-config <json>', 'JSON object of plugin sections merged over the agents\' config, e.g. \'{"firewall":{"resyncSeconds":5}}\'')
+    .option('--node-setup <file>', "shell script run in each node's namespace (argument: the node's name) before the control plane and the agents start")
+    .option('--kube-router-args', "configure the agents with kube-router's flags, environment and kubeconfig only, as kube-router's DaemonSets do (no krouter config file)")
     .option('--node-annotation <NODE:KEY=VALUE>', 'an annotation the Node is registered with (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: UpFlags) => {
       await cmdUp(flags);
@@ -239,6 +257,32 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('reboot-node')
+    .description("reboot a node: its kubelet, pods and agent stop, its namespace is made again empty (--node-setup run again), then they start again; waits until its agent is healthy")
+    .argument('<node>', 'node name (node-1 ...)')
+    .action(async (node: string) => {
+      const state = requireLab();
+      if (!state.spec.nodes.includes(node)) throw new UsageError(`unknown node ${JSON.stringify(node)} (nodes: ${state.spec.nodes.join(', ')})`);
+      await rebootNode({ stateDir: state.spec.stateDir, node, log: say });
+    });
+
+  program
+    .command('restart-component')
+    .description('kill a control-plane component (SIGKILL, or SIGTERM with --term), keep it down, start it again')
+    .argument('<name>', COMPONENTS.join(' | '))
+    .option('--term', 'stop it with SIGTERM (a clean stop)')
+    .option('--down <seconds>', 'how long it stays down', (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of seconds >= 0');
+      return n;
+    }, 0)
+    .action(async (name: string, opts: { term?: boolean; down: number }) => {
+      const state = requireLab();
+      if (!COMPONENTS.includes(name as ComponentName)) throw new UsageError(`unknown component ${JSON.stringify(name)} (${COMPONENTS.join(', ')})`);
+      await restartComponent({ stateDir: state.spec.stateDir, name: name as ComponentName, signal: opts.term ? 'SIGTERM' : 'SIGKILL', downMs: opts.down * 1000, log: say });
+    });
+
+  program
     .command('down')
     .description('remove everything the lab made (also after a crash); idempotent')
     .action(cmdDown);
@@ -254,14 +298,14 @@ export function buildProgram(): Command {
 
   program
     .command('kubectl')
-    .description('kubectl against the lab API server')
+    .description('kubectl (built at the lab\'s Kubernetes version) against the lab API server, as its admin')
     .argument('[args...]', 'kubectl arguments')
     .helpOption(false)
     .allowUnknownOption()
     .passThroughOptions()
     .action((args: string[]) => {
-      const state = requireLab();
-      runAttached(['kubectl', ...kubectlArgs(afterDashDash(args))], { ...process.env, KUBECONFIG: statePaths.kubeconfig(state.spec.stateDir) });
+      const { argv, env } = kubectlCommand(requireLab(), afterDashDash(args));
+      runAttached(argv, env);
     });
 
   program

@@ -3,7 +3,7 @@
  * every part of the lab (topology, daemon, controllers, kubelets, check).
  *
  * Underlay 198.18.0.0/24 + fd00:18::/64 on the root bridge `krlab0`:
- *   root bridge .1 / ::1 (the lab API server, port 6443)
+ *   root bridge .1 / ::1 (kube-apiserver on the primary family's, port 6443)
  *   node i      .(10+i) / ::(10+i in hex)
  *   router      .254 / ::fe (default gateway of every node, BGP peer, "internet")
  * Pods 198.19.0.0/16 (/24 per node) + fd00:19::/48 (/64 per node);
@@ -32,13 +32,29 @@ export interface LabSpec {
   /** The executable each node runs (`dist/krouter` unless KROUTER_BIN says otherwise). */
   krouterBin: string;
   /** Which krouter plugins the agents run (router decides whether cross-node pod traffic is expected to work). */
-  plugins: { cni: boolean; router: boolean; serviceProxy: boolean; firewall: boolean };
+  plugins: { cni: boolean; router: boolean; serviceProxy: boolean; firewall: boolean; loadbalancer?: boolean };
   /** The external router installs the pod routes it learns into its own kernel (for pod egress without NAT). */
   routerKernelRoutes: boolean;
   /** Extra keys merged over the lab's `plugins.router` section of every node's config (`up --router-config JSON`). */
   routerConfig?: Record<string, unknown>;
+  /** Extra keys merged over the lab's `plugins.loadbalancer` section (`up --loadbalancer-config JSON`). */
+  loadBalancerConfig?: Record<string, unknown>;
+  /** Keys merged over each named plugin's section of every node's config (`up --plugin-config JSON`), e.g. `{"firewall":{"resyncSeconds":5}}`. */
+  pluginConfig?: Record<string, Record<string, unknown>>;
+  /**
+   * A shell script run in every node's namespace once it exists, before any
+   * Kubernetes component or agent starts (`up --node-setup FILE`), with the
+   * node's name as its argument: state of other tools the agents must leave alone.
+   */
+  nodeSetup?: string;
   /** Annotations each node's Node object is registered with (`up --node-annotation NODE:KEY=VALUE`). */
   nodeAnnotations?: Record<string, Record<string, string>>;
+  /**
+   * The agents are configured the way kube-router's DaemonSets configure
+   * kube-router (`up --kube-router-args`): kube-router's flags and
+   * environment and a kubeconfig with a tokenFile, and no krouter config file.
+   */
+  kubeRouterArgs?: boolean;
 }
 
 export const CLUSTER_ASN = 64512;
@@ -133,14 +149,19 @@ function urlHost(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
 
-/** API server URLs, one per enabled family (ipv4 first). */
-export function apiServerUrls(spec: Pick<LabSpec, 'family'>): string[] {
-  return families(spec).map((f) => `http://${urlHost(UNDERLAY_NET[f](1))}:${API_PORT}`);
+/** The API server's address: the root bridge's address of the primary family (ipv4 in dual mode). */
+export function apiServerAddress(spec: Pick<LabSpec, 'family'>): string {
+  return UNDERLAY_NET[families(spec)[0]!](1);
 }
 
-/** The URL nodes, kubectl and the CLI use (the primary family's). */
+/** The URL nodes, agents, kubectl and the CLI use. */
 export function apiServerUrl(spec: Pick<LabSpec, 'family'>): string {
-  return apiServerUrls(spec)[0]!;
+  return `https://${urlHost(apiServerAddress(spec))}:${API_PORT}`;
+}
+
+/** Ranges the loadbalancer plugin hands LoadBalancer addresses out of, per enabled family. */
+export function loadBalancerRanges(spec: Pick<LabSpec, 'family'>): FamilyMap<string> {
+  return perEnabled(spec, (f) => (f === 'ipv4' ? '198.18.100.0/24' : 'fd00:100::/112'));
 }
 
 export interface ClusterCidrs {
@@ -161,17 +182,42 @@ export function clusterCidrs(spec: Pick<LabSpec, 'family'>): ClusterCidrs {
 
 /** `--router-config JSON`: a JSON object whose keys are merged over the lab's `plugins.router` section. */
 export function parseRouterConfig(text: string | undefined): Record<string, unknown> | undefined {
+  return parseSectionJson(text, '--router-config', 'plugins.router', '\'{"gracefulRestart":{"enabled":true}}\'');
+}
+
+/** `--loadbalancer-config JSON`: a JSON object whose keys are merged over the lab's `plugins.loadbalancer` section. */
+export function parseLoadBalancerConfig(text: string | undefined): Record<string, unknown> | undefined {
+  return parseSectionJson(text, '--loadbalancer-config', 'plugins.loadbalancer', '\'{"defaultClass":false}\'');
+}
+
+function parseSectionJson(text: string | undefined, option: string, section: string, example: string): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`--router-config: not JSON: ${(err as Error).message}`);
+    throw new Error(`${option}: not JSON: ${(err as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error('--router-config: must be a JSON object of plugins.router keys, e.g. \'{"gracefulRestart":{"enabled":true}}\'');
+    throw new Error(`${option}: must be a JSON object of ${section} keys, e.g. ${example}`);
   }
   return value as Record<string, unknown>;
+}
+
+/** `--plugin-config JSON`: a JSON object of plugin sections (`{"PLUGIN": {KEY: VALUE}}`), each merged over that plugin's section. */
+export function parsePluginConfig(text: string | undefined): Record<string, Record<string, unknown>> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--plugin-config: not JSON: ${(err as Error).message}`);
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(value) || !Object.values(value).every(isObject)) {
+    throw new Error('--plugin-config: must be a JSON object of plugin sections, e.g. \'{"firewall":{"resyncSeconds":5}}\'');
+  }
+  return value as Record<string, Record<string, unknown>>;
 }
 
 /** `--node-annotation NODE:KEY=VALUE` (repeatable) -> annotations per node. */
@@ -211,6 +257,14 @@ export function rootVethName(nodeOrRouter: string): string {
 
 export const DEFAULT_STATE_DIR = '/run/krouter-lab';
 
+/**
+ * Names the state directory of the lab now on this machine (one lab per
+ * machine: bridge and namespace names are fixed). In /run, so it goes with a
+ * reboot as the namespaces do. Lets `up` and `down` find a lab whose runner
+ * was killed and whose KROUTER_LAB_DIR nobody remembers.
+ */
+export const LAB_OWNER_FILE = '/run/krouter-lab.owner';
+
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.KROUTER_LAB_DIR || DEFAULT_STATE_DIR);
 }
@@ -221,7 +275,10 @@ export const statePaths = {
   marker: (stateDir: string) => path.join(stateDir, '.krouter-lab'),
   logs: (stateDir: string) => path.join(stateDir, 'logs'),
   log: (stateDir: string, name: string) => path.join(stateDir, 'logs', `${name}.log`),
+  /** The admin's kubeconfig (lab kubectl). */
   kubeconfig: (stateDir: string) => path.join(stateDir, 'kubeconfig'),
+  /** What the lab applies from deploy/ (the agents' config file, the patched manifests). */
+  deployDir: (stateDir: string) => path.join(stateDir, 'deploy'),
   /** Written by the daemon itself as soon as it starts (in case `up` dies before recording its PID). */
   daemonPid: (stateDir: string) => path.join(stateDir, 'daemon.pid'),
   routerDir: (stateDir: string) => path.join(stateDir, 'router'),
@@ -231,20 +288,34 @@ export function nodeDir(spec: Pick<LabSpec, 'stateDir'>, node: string): string {
   return path.join(spec.stateDir, 'nodes', node);
 }
 
+/**
+ * A node's paths. `root` is the node's own host filesystem as its pods see
+ * it: the lab kubelet maps a pod's hostPath volumes (and the CNI plugins'
+ * /var/lib/cni) into it, so nodes sharing this machine's filesystem keep
+ * their CNI configs, IPAM leases and gobgpd sockets apart.
+ */
 export function nodePaths(spec: Pick<LabSpec, 'stateDir'>, node: string) {
   const dir = nodeDir(spec, node);
+  const root = path.join(dir, 'root');
   return {
     dir,
-    config: path.join(dir, 'config.yaml'),
-    gobgpSocket: path.join(dir, 'gobgp.sock'),
-    gobgpDir: path.join(dir, 'gobgp'),
-    cniConfDir: path.join(dir, 'cni', 'net.d'),
-    cniConfPath: path.join(dir, 'cni', 'net.d', '10-kuberouter.conflist'),
-    ipamDataDir: path.join(dir, 'cni', 'ipam'),
+    root,
+    /** Where a path of the node's host filesystem lives on this machine. */
+    hostPath: (p: string) => path.join(root, p),
+    gobgpSocket: path.join(root, 'run', 'krouter', 'gobgp.sock'),
+    cniConfDir: path.join(root, 'etc', 'cni', 'net.d'),
+    cniConfPath: path.join(root, 'etc', 'cni', 'net.d', '10-kuberouter.conflist'),
+    /** host-local's lease directory (one folder per network name). */
+    ipamDataDir: path.join(root, 'var', 'lib', 'cni', 'networks'),
     /** The kubelet records each pod namespace it makes here (down deletes those). */
     podsDir: path.join(dir, 'pods'),
-    log: path.join(spec.stateDir, 'logs', `${node}.log`),
   };
+}
+
+/** `lab reboot-node`'s requests to the lab daemon (`stop`, `start`) and its answers (`stopped`, `started`, `failed: ...`). */
+export function nodeRebootFiles(spec: Pick<LabSpec, 'stateDir'>, node: string) {
+  const dir = nodeDir(spec, node);
+  return { request: path.join(dir, 'reboot.request'), state: path.join(dir, 'reboot.state') };
 }
 
 export { loadLabState, saveLabState, type LabState } from './state.ts';

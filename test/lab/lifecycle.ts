@@ -6,22 +6,30 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { agentHealth, agentHealthUrl, gobgpdPid, missingPodRoutes, startAgent, writeNodeConfig } from './agents.ts';
-import { apiAnswers, listNodes } from './api.ts';
+import { agentHealth, agentHealthUrl, agentLogPath, agentPodReady, agentPodRecord, gobgpdPid, missingPodRoutes } from './agents.ts';
+import { apiReady, listNodes } from './api.ts';
 import {
   BRIDGE,
+  LAB_OWNER_FILE,
   NETNS_PREFIX,
   POD_NETNS_PREFIX,
   apiServerUrl,
   nodeNetns,
   nodePaths,
+  nodeRebootFiles,
+  rootVethName,
   statePaths,
   type LabSpec,
 } from './config.ts';
-import { CommandError, deleteNetnsWithProcesses, linkExists, listNetns, run, spawnDetached, stopRecorded, tryRun } from './proc.ts';
+import { CommandError, deleteNetnsWithProcesses, linkExists, listNetns, netnsPids, processesNaming, run, spawnDetached, stopRecorded, tryRun } from './proc.ts';
 import { routerPaths, routerProbeArgv, startRouter, validateRouterSpec } from './router/index.ts';
-import { isRecordedAlive, loadLabState, newLabState, processStartTime, saveLabState, type LabState, type RecordedProcess } from './state.ts';
-import { planTopology } from './topology.ts';
+import { isRecordedAlive, loadLabState, newLabState, processStartTime, saveLabState, threadsGone, type LabState, type RecordedProcess } from './state.ts';
+import { planNodeTopology, planTopology } from './topology.ts';
+import { writeDeployment } from './deploy.ts';
+import { controlPlaneCommands, type ComponentCommand } from './k8s/control-plane.ts';
+import { controlPlaneSpec, ensureKubernetesBinaries, startComponents, writePki } from './k8s/start.ts';
+import { removeMountTargets } from './kubelet/container.ts';
+import { runKubectl } from './kubectl.ts';
 
 export type Log = (line: string) => void;
 
@@ -76,6 +84,76 @@ export function leftoverLabObjects(): string[] {
   return out;
 }
 
+/** Root-namespace links of a lab: the bridge and the nodes' and router's veth ends. */
+function labRootLinks(): string[] {
+  const vethPrefix = rootVethName('');
+  const names = (tryRun(['ip', '-o', 'link', 'show']) ?? '')
+    .split('\n')
+    .map((line) => line.split(':')[1]?.trim().split('@')[0] ?? '')
+    .filter(Boolean);
+  return names.filter((name) => name === BRIDGE || name.startsWith(vethPrefix));
+}
+
+function recordedOwner(): string | undefined {
+  if (!existsSync(LAB_OWNER_FILE)) return undefined;
+  return readFileSync(LAB_OWNER_FILE, 'utf8').trim() || undefined;
+}
+
+function forgetOwner(stateDir: string): void {
+  if (recordedOwner() === stateDir) rmSync(LAB_OWNER_FILE, { force: true });
+}
+
+/**
+ * What still runs of the lab whose objects are on this machine: the recorded
+ * processes of its owner, processes naming its state directory, anything
+ * inside a lab namespace. Empty means its runner was killed along with it.
+ */
+function livingLabProcesses(owner: string | undefined): string[] {
+  const living = new Set<string>();
+  if (owner) {
+    let state: LabState | undefined;
+    try {
+      state = loadLabState(owner);
+    } catch {
+      /* unreadable: the namespaces and the command lines still tell */
+    }
+    for (const p of state?.processes ?? []) if (isRecordedAlive(p)) living.add(`${p.name} (${p.pid})`);
+    for (const pid of processesNaming(owner)) living.add(`pid ${pid}`);
+  }
+  for (const ns of listNetns()) {
+    if (ns.startsWith(NETNS_PREFIX)) for (const pid of netnsPids(ns)) living.add(`pid ${pid} in ${ns}`);
+  }
+  return [...living];
+}
+
+/**
+ * Removes a lab nothing runs of any more (its runner was killed: a stopped CI
+ * job, a closed terminal), so the next `up` does not trip over it. A lab with
+ * a living process is left alone and named in the error.
+ */
+export async function removeDeadLab(log: Log): Promise<boolean> {
+  const leftovers = leftoverLabObjects();
+  if (!leftovers.length) return false;
+  const owner = recordedOwner();
+  const living = livingLabProcesses(owner);
+  if (living.length) {
+    const where = owner ? `KROUTER_LAB_DIR=${owner} ` : '';
+    throw new Error(
+      `another lab is up on this machine (${leftovers.join(', ')}; running: ${living.slice(0, 5).join(', ')}` +
+        `${living.length > 5 ? ', …' : ''}): stop it with \`${where}npm run lab -- down\``,
+    );
+  }
+  log(`removing a lab nothing runs of any more (${owner ? `state in ${owner}` : 'its state directory is unknown'}): ${leftovers.join(', ')}`);
+  if (owner) await down({ stateDir: owner, log });
+  // What no state file listed (its directory was deleted, or it predates the owner record).
+  for (const ns of listNetns()) if (ns.startsWith(NETNS_PREFIX)) tryRun(['ip', 'netns', 'delete', ns]);
+  for (const link of labRootLinks()) tryRun(['ip', 'link', 'delete', link]);
+  if (owner) forgetOwner(owner);
+  const left = leftoverLabObjects();
+  if (left.length) throw new Error(`could not remove the dead lab's ${left.join(', ')}`);
+  return true;
+}
+
 export interface UpOptions {
   spec: LabSpec;
   log: Log;
@@ -89,26 +167,23 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
       `a lab is already up in ${stateDir} (${existing.spec.family}, ${existing.spec.nodes.length} nodes, phase ${existing.phase}); run \`npm run lab -- down\` first`,
     );
   }
-  const leftovers = leftoverLabObjects();
-  if (leftovers.length) {
-    throw new Error(
-      `lab objects already exist on this machine (${leftovers.join(', ')}), but ${stateDir} has no lab state: ` +
-        'another lab is up with another KROUTER_LAB_DIR; run `npm run lab -- down` with that KROUTER_LAB_DIR',
-    );
-  }
+  await removeDeadLab(log);
   validateRouterSpec(spec);
   if (existsSync(stateDir) && readdirSync(stateDir).length > 0 && !existsSync(statePaths.marker(stateDir))) {
     throw new Error(`${stateDir} exists and is not a lab state directory; choose another KROUTER_LAB_DIR`);
   }
 
-  const steps = 7;
+  const steps = 8;
   let n = 0;
-  const step = (title: string) => log(`[${++n}/${steps}] ${title}`);
+  const upStart = Date.now();
+  // Each step says when it started (seconds since `up` began), so slow steps stand out.
+  const step = (title: string) => log(`[${++n}/${steps}] +${((Date.now() - upStart) / 1000).toFixed(1)} s ${title}`);
 
   // 1. The state file comes first: everything below is recorded in it before it is made.
   step(`state directory ${stateDir}`);
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(statePaths.marker(stateDir), 'made by `npm run lab -- up`; removed by `npm run lab -- down`\n');
+  writeFileSync(LAB_OWNER_FILE, `${stateDir}\n`);
   mkdirSync(statePaths.logs(stateDir), { recursive: true });
   const state = newLabState(spec);
   // `up` itself, so a `down` started while it still runs stops it before anything else.
@@ -155,10 +230,35 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
       log(`    ${t.title}`);
     }
 
-    // 4. The lab daemon: API server, controllers, kubelets.
-    const apiUrl = apiServerUrl(spec);
-    step(`lab daemon (API server ${apiUrl}, controllers, kubelets)`);
-    writeKubeconfig(spec);
+    // Other tools' state on the nodes (`--node-setup`), made before anything of the cluster runs.
+    if (spec.nodeSetup) {
+      for (const node of spec.nodes) {
+        const argv = ['ip', 'netns', 'exec', nodeNetns(node), 'sh', '-e', spec.nodeSetup, node];
+        writeFileSync(upLog, `${argv.join(' ')}\n`, { flag: 'a' });
+        try {
+          run(argv);
+        } catch (err) {
+          throw new StepError(`node setup ${spec.nodeSetup} on ${node}`, (err as Error).message, upLog);
+        }
+      }
+      log(`    node setup: ${spec.nodeSetup} run on ${spec.nodes.join(', ')}`);
+    }
+
+    // 4. The control plane: certificates, etcd, kube-apiserver, controller manager, scheduler.
+    step(`Kubernetes control plane (kube-apiserver ${apiServerUrl(spec)})`);
+    const binDir = ensureKubernetesBinaries(spec.repoRoot);
+    state.k8sBinDir = binDir;
+    saveLabState(state);
+    writePki(spec);
+    const components = startComponents(spec, binDir, (p) => record(state, p));
+    await waitFor('kube-apiserver /readyz', () => apiReady(spec), { limitMs: 90_000, process: components.get('kube-apiserver'), intervalMs: 300 });
+    for (const name of ['etcd', 'kube-controller-manager', 'kube-scheduler']) {
+      if (!isRecordedAlive(components.get(name)!)) throw new StepError(name, `exited${tail(components.get(name)!.log)}`, components.get(name)!.log);
+    }
+    log(`    ${[...components].map(([name, p]) => `${name} (pid ${p.pid})`).join(', ')}; logs in ${statePaths.logs(stateDir)}`);
+
+    // 5. The lab kubelets: register the nodes, run their pods.
+    step(`lab kubelets (${spec.nodes.join(', ')})`);
     const daemon = record(
       state,
       spawnDetached('daemon', [process.execPath, '--import', 'tsx', path.join(spec.repoRoot, 'test/lab/daemon.ts'), '--state', stateDir], {
@@ -166,20 +266,23 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
         cwd: spec.repoRoot,
       }),
     );
-    await waitFor('lab API server', () => apiAnswers(apiUrl), { limitMs: 30_000, process: daemon });
-    log(`    API server answers at ${apiUrl} (pid ${daemon.pid}, log ${daemon.log})`);
+    await waitFor(
+      'node registration',
+      async () => {
+        const names = new Set((await listNodes(spec).catch(() => [])).map((x) => x.metadata.name));
+        return spec.nodes.every((x) => names.has(x));
+      },
+      { limitMs: 60_000, process: daemon },
+    );
+    log(`    nodes registered: ${spec.nodes.join(', ')} (daemon pid ${daemon.pid}, log ${daemon.log})`);
 
-    // 5. One agent per node.
-    step(`krouter agents (${spec.nodes.join(', ')})`);
-    const agents = new Map<string, RecordedProcess>();
-    for (const node of spec.nodes) {
-      const config = writeNodeConfig(spec, node);
-      const agent = record(state, startAgent(spec, node));
-      agents.set(node, agent);
-      log(`    ${node}: pid ${agent.pid}, config ${config}, log ${agent.log}`);
-    }
+    // 6. The agents: deploy/ applied with kubectl; the kubelets run the DaemonSet's pods.
+    step('krouter agents: kubectl apply of deploy/ (RBAC, ConfigMap, DaemonSet)');
+    const deployed = writeDeployment(spec);
+    runKubectl(state, ['apply', '-f', deployed.manifest]);
+    log(`    applied ${deployed.manifest} (config ${deployed.config})`);
 
-    // 6. The external router.
+    // 7. The external router.
     if (spec.router === 'none') {
       step('external router: none');
     } else {
@@ -190,44 +293,32 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
       log(`    pid ${router.pid}, config in ${routerPaths(spec).dir}, log ${router.log}`);
     }
 
-    // 7. Wait for the cluster: nodes registered, every agent healthy.
-    step(`waiting for nodes to register and agents to report healthy${spec.plugins.router ? ', and for pod routes' : ''}`);
-    await waitFor(
-      'node registration',
-      async () => {
-        const names = new Set((await listNodes(apiUrl).catch(() => [])).map((x) => x.metadata.name));
-        return spec.nodes.every((x) => names.has(x));
-      },
-      { limitMs: 60_000, process: daemon },
-    );
-    log(`    nodes registered: ${spec.nodes.join(', ')}`);
+    // 8. Wait for the cluster: every node's agent pod Ready (its /healthz answers).
+    step(`waiting for the agents to report healthy${spec.plugins.router ? ', and for pod routes' : ''}`);
     for (const node of spec.nodes) {
-      const agent = agents.get(node)!;
-      await waitFor(`agent ${node} health (${agentHealthUrl()} in ${nodeNetns(node)})`, () => agentHealth(node) === 200, {
-        limitMs: 60_000,
-        process: agent,
+      await waitFor(`agent pod on ${node} Ready (${agentHealthUrl()} in ${nodeNetns(node)})`, async () => (await agentPodReady(spec, node)) && agentHealth(node) === 200, {
+        limitMs: 90_000,
+        process: daemon,
         intervalMs: 300,
+      }).catch((err: Error) => {
+        throw new StepError(`agent on ${node}`, `${err.message}${tail(agentLogPath(spec, node))}`, agentLogPath(spec, node));
       });
-      log(`    ${node}: agent healthy`);
+      log(`    ${node}: agent healthy (log ${agentLogPath(spec, node)})`);
     }
     if (spec.plugins.router && spec.nodes.length > 1) {
       // gobgpd waits 5-10 s before dialing; wait so that `check` right after `up` sees a converged cluster.
-      const nodes = await listNodes(apiUrl);
-      const cidrsOf = (name: string) => {
+      const nodes = await listNodes(spec);
+      const cidrsOf = (name: string): string[] => {
         const n = nodes.find((x) => x.metadata.name === name);
         return n?.spec?.podCIDRs ?? (n?.spec?.podCIDR ? [n.spec.podCIDR] : []);
       };
       for (const node of spec.nodes) {
         const others = spec.nodes.filter((x) => x !== node).flatMap(cidrsOf);
         let missing: string[] = others;
-        const agent = agents.get(node)!;
         const title = `pod routes on ${node} (router plugin)`;
-        await waitFor(title, () => (missing = missingPodRoutes(node, others)).length === 0, { limitMs: 60_000, process: agent, intervalMs: 500 }).catch(
-          (err: Error) => {
-            if (!isRecordedAlive(agent)) throw err;
-            throw new StepError(title, `after 60 s still no route to ${missing.join(', ')}`, agent.log);
-          },
-        );
+        await waitFor(title, () => (missing = missingPodRoutes(node, others)).length === 0, { limitMs: 60_000, process: daemon, intervalMs: 500 }).catch(() => {
+          throw new StepError(title, `after 60 s still no route to ${missing.join(', ')}`, agentLogPath(spec, node));
+        });
       }
       log(`    pod routes: every node has a route to every other node's pod CIDRs`);
     }
@@ -275,31 +366,6 @@ function record(state: LabState, p: RecordedProcess): RecordedProcess {
   state.processes.push(p);
   saveLabState(state);
   return p;
-}
-
-export function writeKubeconfig(spec: LabSpec): string {
-  const file = statePaths.kubeconfig(spec.stateDir);
-  const server = apiServerUrl(spec);
-  writeFileSync(
-    file,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: krouter-lab',
-      '  cluster:',
-      `    server: ${server}`,
-      'users:',
-      '- name: krouter-lab',
-      '  user: {}',
-      'contexts:',
-      '- name: krouter-lab',
-      '  context: {cluster: krouter-lab, user: krouter-lab, namespace: default}',
-      'current-context: krouter-lab',
-      '',
-    ].join('\n'),
-  );
-  return file;
 }
 
 /** Pod namespace names recorded by the kubelets anywhere under <state>/nodes/<node>/pods/ (file names or contents). */
@@ -355,9 +421,15 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
   };
   let { state, processes } = read();
   if (!state && processes.length === 0 && !existsSync(statePaths.marker(stateDir))) {
-    const left = leftoverLabObjects();
+    // A lab left by a killed runner goes too; a living one under another KROUTER_LAB_DIR is named.
+    if (recordedOwner() !== stateDir) {
+      try {
+        if (await removeDeadLab(log)) return { ...result, found: true };
+      } catch (err) {
+        log(`note: ${(err as Error).message}`);
+      }
+    }
     log(`no lab in ${stateDir}; nothing to do`);
-    if (left.length) log(`note: lab objects exist (${left.join(', ')}): another lab is up with another KROUTER_LAB_DIR`);
     return result;
   }
   result.found = true;
@@ -371,10 +443,18 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
     }
     ({ state, processes } = read());
   }
-  // Processes first (agents take their gobgpd with them), by PID, SIGTERM then SIGKILL.
+  // Processes first, by PID, SIGTERM then SIGKILL: the kubelets' daemon (it
+  // stops the pods it runs) before the control plane, so its last requests
+  // still find an API server.
+  // A process `up` started just before it was killed may be missing from lab.json: its command line names the state directory.
+  for (const pid of processesNaming(stateDir)) {
+    if (!processes.some((p) => p.pid === pid)) processes.push({ name: 'unrecorded', pid, startTime: processStartTime(pid) });
+  }
   const alive = processes.filter((p) => p.name !== 'lab up' && isRecordedAlive(p));
   if (alive.length) log(`stopping ${alive.map((p) => `${p.name} (${p.pid})`).join(', ')}`);
-  await Promise.all(alive.map((p) => stopRecorded(p, 4000)));
+  const daemons = alive.filter((p) => p.name === 'daemon');
+  await Promise.all(daemons.map((p) => stopRecorded(p, 15_000)));
+  await Promise.all(alive.filter((p) => !daemons.includes(p)).map((p) => stopRecorded(p, 4000)));
   result.stopped = alive.map((p) => p.name);
 
   // Namespaces: pods the kubelets recorded, then nodes and router. Whatever
@@ -396,6 +476,11 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
   }
   if (result.links.length) log(`deleting links ${result.links.join(', ')}`);
 
+  // Mount targets the kubelets had to make on this machine (e.g. /etc/krouter), if still empty.
+  const targets = removeMountTargets(stateDir);
+  if (targets.length) log(`removed mount targets ${targets.join(', ')}`);
+
+  forgetOwner(stateDir);
   // Only a directory `up` marked as its own is removed (KROUTER_LAB_DIR may point anywhere).
   if (existsSync(statePaths.marker(stateDir))) {
     rmSync(stateDir, { recursive: true, force: true });
@@ -405,49 +490,179 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
 }
 
 /**
- * Stops a node's agent by its recorded PID (SIGTERM with a grace period, or
- * SIGKILL: an agent dying without cleaning up) and starts a new one with the
- * same config, recorded in lab.json in place of the old one; resolves when
- * the new agent's /healthz answers 200.
+ * Stops a node's agent process (the krouter container of its DaemonSet pod)
+ * by its PID, with SIGTERM (the container exits) or SIGKILL (a crash); the
+ * lab kubelet starts it again as a kubelet restarts a container. With
+ * `killGobgpd` the node's gobgpd (which outlives its agent on purpose) is
+ * killed too. Resolves when the new process's /healthz answers 200.
  */
 export async function restartAgent(opts: { stateDir: string; node: string; signal: 'SIGTERM' | 'SIGKILL'; killGobgpd?: boolean; log: Log }): Promise<RecordedProcess> {
   const { stateDir, node, log } = opts;
   const state = loadLabState(stateDir);
   if (!state) throw new Error(`no lab in ${stateDir}`);
-  const name = `agent ${node}`;
-  const old = state.processes.find((p) => p.name === name);
-  if (old && isRecordedAlive(old)) {
-    log(`${name}: ${opts.signal} to pid ${old.pid}`);
-    if (opts.signal === 'SIGKILL') {
-      try {
-        process.kill(old.pid, 'SIGKILL');
-      } catch {
-        /* gone meanwhile */
-      }
-      while (isRecordedAlive(old)) await sleep(10);
-    } else {
-      await stopRecorded(old, 4000);
-    }
-  }
-  if (opts.killGobgpd) {
-    // gobgpd outlives its agent on purpose; this kills it too, as a crash of the whole node's BGP would.
-    const pid = gobgpdPid(nodePaths(state.spec, node).gobgpSocket);
-    if (pid === undefined) throw new Error(`${node}: no running gobgpd found for ${nodePaths(state.spec, node).gobgpSocket}`);
-    log(`${node}: SIGKILL to gobgpd pid ${pid}`);
-    const rec: RecordedProcess = { name: `gobgpd ${node}`, pid, startTime: processStartTime(pid) };
+  const spec = state.spec;
+  const found = agentPodRecord(spec, node);
+  if (!found) throw new Error(`${node}: no krouter agent pod runs there (lab kubelet records in ${nodePaths(spec, node).podsDir})`);
+  const old: RecordedProcess = { name: `agent ${node}`, ...found.container };
+  log(`agent ${node} (pod ${found.record.namespace}/${found.record.name}): ${opts.signal} to pid ${old.pid}`);
+  // gobgpd (if asked) right after its agent is gone: before that, the agent would restart it,
+  // and the kubelet's restart of the agent comes only after its back-off.
+  const gobgpd = opts.killGobgpd ? gobgpdPid(nodePaths(spec, node).gobgpSocket) : undefined;
+  if (opts.killGobgpd && gobgpd === undefined) throw new Error(`${node}: no running gobgpd found for ${nodePaths(spec, node).gobgpSocket}`);
+  await endProcess(old, opts.signal, 4000);
+  if (gobgpd !== undefined) {
+    const rec: RecordedProcess = { name: `gobgpd ${node}`, pid: gobgpd, startTime: processStartTime(gobgpd) };
+    log(`${node}: SIGKILL to gobgpd pid ${gobgpd}`);
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(gobgpd, 'SIGKILL');
     } catch {
       /* gone meanwhile */
     }
     while (isRecordedAlive(rec)) await sleep(10);
   }
-  const agent = startAgent(state.spec, node);
-  state.processes = [...state.processes.filter((p) => p !== old), agent];
-  saveLabState(state);
-  log(`${name}: started pid ${agent.pid}, log ${agent.log}`);
-  await waitFor(`${name} health (${agentHealthUrl()} in ${nodeNetns(node)})`, () => agentHealth(node) === 200, { limitMs: 60_000, process: agent, intervalMs: 100 });
-  log(`${name}: healthy`);
-  return agent;
+  let next: RecordedProcess | undefined;
+  await waitFor(
+    `agent ${node} restarted by the kubelet and healthy (${agentHealthUrl()} in ${nodeNetns(node)})`,
+    () => {
+      const now = agentPodRecord(spec, node);
+      if (!now || now.container.pid === old.pid || !isRecordedAlive(now.container)) return false;
+      next = { name: `agent ${node}`, ...now.container };
+      return agentHealth(node) === 200;
+    },
+    { limitMs: 60_000, intervalMs: 100 },
+  );
+  log(`agent ${node}: pid ${next!.pid} healthy (log ${next!.log})`);
+  return next!;
 }
 
+/** SIGKILL (a crash: waits until it is gone) or a clean stop (SIGTERM, SIGKILL after `graceMs`). */
+async function endProcess(p: RecordedProcess, signal: 'SIGTERM' | 'SIGKILL', graceMs: number): Promise<void> {
+  if (signal === 'SIGTERM') await stopRecorded(p, graceMs);
+  else {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  // Until every thread is gone: they hold the process's sockets (a restart would find its port in use).
+  // A PID that now belongs to another process (start time differs) is ours no more.
+  const ours = () => {
+    const start = processStartTime(p.pid);
+    return start === undefined || p.startTime === undefined || start === p.startTime;
+  };
+  const deadline = Date.now() + 60_000;
+  while (isRecordedAlive(p) || (ours() && !threadsGone(p.pid))) {
+    if (Date.now() > deadline) throw new Error(`${p.name} (pid ${p.pid}) did not exit within 60 s of ${signal}`);
+    await sleep(10);
+  }
+}
+
+export type ComponentName = ComponentCommand['name'];
+export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+
+/**
+ * Stops one control-plane component by its recorded PID (SIGKILL, or
+ * SIGTERM), keeps it down for `downMs`, then starts it again with the same
+ * command line; for the API server, resolves once /readyz answers.
+ */
+export async function restartComponent(opts: { stateDir: string; name: ComponentName; signal: 'SIGTERM' | 'SIGKILL'; downMs: number; log: Log }): Promise<RecordedProcess> {
+  const state = loadLabState(opts.stateDir);
+  if (!state?.k8sBinDir) throw new Error(`no lab with a control plane in ${opts.stateDir}`);
+  const old = state.processes.find((p) => p.name === opts.name);
+  if (old && isRecordedAlive(old)) {
+    opts.log(`${opts.name}: ${opts.signal} to pid ${old.pid}`);
+    await endProcess(old, opts.signal, 10_000);
+  }
+  if (opts.downMs > 0) {
+    opts.log(`${opts.name}: down for ${Math.round(opts.downMs / 1000)} s`);
+    await sleep(opts.downMs);
+  }
+  const cmd = controlPlaneCommands(controlPlaneSpec(state.spec, state.k8sBinDir)).find((c) => c.name === opts.name)!;
+  const next = spawnDetached(cmd.name, cmd.argv, { log: statePaths.log(opts.stateDir, cmd.name) });
+  state.processes = [...state.processes.filter((p) => p !== old), next];
+  saveLabState(state);
+  if (opts.name === 'kube-apiserver') {
+    await waitFor('kube-apiserver /readyz', () => apiReady(state.spec), { limitMs: 90_000, process: next, intervalMs: 300 });
+  }
+  opts.log(`${opts.name}: started again, pid ${next.pid}`);
+  return next;
+}
+
+/**
+ * Reboots a node, as a machine losing power: its kubelet kills its pods
+ * (the agent among them; SIGKILL, no SIGTERM) and ends; whatever still runs
+ * in the node's namespace (gobgpd) is killed too; the namespace is deleted and made again
+ * empty, with its link, addresses and default route, and the `--node-setup`
+ * script run in it, as at boot; then a new kubelet starts the node's pods
+ * again. Resolves once the new agent is healthy and, with the router
+ * plugin, has routes to every other node's pod CIDRs.
+ */
+export async function rebootNode(opts: { stateDir: string; node: string; log: Log }): Promise<void> {
+  const { stateDir, node, log } = opts;
+  const state = loadLabState(stateDir);
+  if (!state) throw new Error(`no lab in ${stateDir}`);
+  const spec = state.spec;
+  const daemon = state.processes.find((p) => p.name === 'daemon');
+  if (!daemon || !isRecordedAlive(daemon)) throw new Error('the lab daemon (the kubelets) is not running');
+  const files = nodeRebootFiles(spec, node);
+  const ask = async (want: 'stop' | 'start', answer: string) => {
+    rmSync(files.state, { force: true });
+    writeFileSync(files.request, `${want}\n`);
+    process.kill(daemon.pid, 'SIGUSR2');
+    let got = '';
+    await waitFor(`kubelet ${node}: ${want}`, () => (got = existsSync(files.state) ? readFileSync(files.state, 'utf8').trim() : '') !== '', {
+      limitMs: 90_000,
+      process: daemon,
+      intervalMs: 100,
+    });
+    rmSync(files.state, { force: true });
+    if (got !== answer) throw new StepError(`kubelet ${node}: ${want}`, got, statePaths.log(stateDir, 'daemon'));
+  };
+
+  const t0 = Date.now();
+  const since = () => `+${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  await ask('stop', 'stopped');
+  log(`${node}: kubelet and pods stopped (${since()})`);
+  const ns = nodeNetns(node);
+  const left: RecordedProcess[] = netnsPids(ns).map((pid) => ({ name: `in ${ns}`, pid, startTime: processStartTime(pid) }));
+  for (const p of left) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  for (const p of left) {
+    await waitFor(`${p.name}: pid ${p.pid} gone after SIGKILL`, () => !isRecordedAlive(p) && threadsGone(p.pid), { limitMs: 30_000, intervalMs: 10 });
+  }
+  tryRun(['ip', 'netns', 'delete', ns]);
+  // The root end of the node's veth goes with the namespace, once the kernel has cleaned it up.
+  const veth = rootVethName(node);
+  await waitFor(`${veth} gone with ${ns}`, () => !linkExists(veth), { limitMs: 30_000, intervalMs: 50 });
+  log(`${node}: namespace ${ns} deleted${left.length ? ` (killed ${left.length} processes still in it)` : ''} (${since()})`);
+  // What a reboot clears: /run (gobgpd's socket and PID file). /etc and /var stay, as on disk.
+  rmSync(path.join(nodePaths(spec, node).root, 'run'), { recursive: true, force: true });
+  const upLog = statePaths.log(stateDir, 'up');
+  for (const t of planNodeTopology(spec, node)) {
+    for (const argv of t.commands) {
+      writeFileSync(upLog, `${argv.join(' ')}\n`, { flag: 'a' });
+      try {
+        run(argv);
+      } catch (err) {
+        throw new StepError(`${node}: ${t.title}`, (err as Error).message, upLog);
+      }
+    }
+  }
+  if (spec.nodeSetup) run(['ip', 'netns', 'exec', ns, 'sh', '-e', spec.nodeSetup, node]);
+  log(`${node}: namespace made again${spec.nodeSetup ? `, ${spec.nodeSetup} run` : ''} (${since()})`);
+  await ask('start', 'started');
+  log(`${node}: kubelet started (${since()})`);
+  await waitFor(`agent on ${node} healthy`, async () => (await agentPodReady(spec, node)) && agentHealth(node) === 200, { limitMs: 90_000, process: daemon, intervalMs: 300 });
+  if (spec.plugins.router && spec.nodes.length > 1) {
+    const nodes = await listNodes(spec);
+    const others = nodes.filter((n) => n.metadata.name !== node).flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []));
+    await waitFor(`pod routes on ${node}`, () => missingPodRoutes(node, others).length === 0, { limitMs: 90_000, process: daemon, intervalMs: 300 });
+  }
+  log(`${node}: agent healthy${spec.plugins.router ? ', routes to every other node' : ''} (${since()})`);
+}

@@ -8,7 +8,7 @@
  * control socket (a unix socket; the filesystem is shared across namespaces)
  * takes newline-delimited JSON requests and runs probes FROM this namespace:
  *   {"id": 1, "ping": true}                                  -> {"id":1,"ok":true,"name":POD}
- *   {"id": 2, "probe": {"host","port","proto":"tcp"|"udp","timeoutMs","send"?}}
+ *   {"id": 2, "probe": {"host","port","proto":"tcp"|"udp","timeoutMs","send"?,"localPort"? (udp)}}
  *                                                            -> {"id":2,"ok":true,"reply":"...","source":"..."}
  *   {"id": 3, "probes": [probe, ...]}                        -> {"id":3,"results":[...]}
  * Plain JavaScript (no TypeScript loader) so it starts fast: one runs per pod.
@@ -126,7 +126,8 @@ function probeTcp({ host, port, timeoutMs = 1000, send }) {
   });
 }
 
-function probeUdp({ host, port, timeoutMs = 1000, send }) {
+/** `localPort` keeps the source port, so that successive probes are one UDP flow (one conntrack entry). */
+function probeUdp({ host, port, timeoutMs = 1000, send, localPort }) {
   return new Promise((resolve) => {
     const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     let done = false;
@@ -145,7 +146,9 @@ function probeUdp({ host, port, timeoutMs = 1000, send }) {
     sock.on('message', (msg) => finish({ ok: true, reply: msg.toString(), source: unmap(sock.address().address) }));
     sock.on('error', (err) => finish({ ok: false, error: err.code || err.message }));
     // Connected, so the kernel picks (and reports) the source address and ICMP errors surface.
-    sock.connect(port, host, () => sock.send(send ?? 'probe', (err) => err && finish({ ok: false, error: err.code || err.message })));
+    const connect = () => sock.connect(port, host, () => sock.send(send ?? 'probe', (err) => err && finish({ ok: false, error: err.code || err.message })));
+    if (Number.isInteger(localPort)) sock.bind(localPort, connect);
+    else connect();
   });
 }
 

@@ -4,7 +4,7 @@
  * list namespaces and the processes inside one.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isRecordedAlive, processStartTime, type RecordedProcess } from './state.ts';
 
@@ -83,6 +83,26 @@ export async function stopRecorded(p: RecordedProcess, graceMs = 3000): Promise<
   while (isRecordedAlive(p)) await sleep(20);
 }
 
+/**
+ * Processes whose command line names `dir` (a lab's state directory: every
+ * control-plane component and the kubelets' daemon name it in their
+ * arguments). Finds a process `up` started but was killed before recording.
+ */
+export function processesNaming(dir: string): number[] {
+  const needle = dir.endsWith('/') ? dir : `${dir}/`;
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.includes(needle) || a === dir)) out.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 /** Named network namespaces (`ip netns list`). */
 export function listNetns(): string[] {
   const out = tryRun(['ip', 'netns', 'list']) ?? '';
@@ -125,5 +145,21 @@ export function httpStatusInNetns(ns: string, url: string, timeoutMs = 1000): nu
     return Number(out.trim()) || 0;
   } catch {
     return 0;
+  }
+}
+
+/** A node script run inside a namespace: HTTP GET returning status and body (status 0 = no answer). */
+export function httpGetInNetns(ns: string, url: string, timeoutMs = 5000): { status: number; body: string } {
+  const script = `const c=new AbortController();setTimeout(()=>c.abort(),${timeoutMs});fetch(${JSON.stringify(url)},{signal:c.signal}).then(async r=>{process.stdout.write(JSON.stringify({status:r.status,body:await r.text()}));process.exit(0)},()=>{process.stdout.write(JSON.stringify({status:0,body:''}));process.exit(0)})`;
+  try {
+    const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', script], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: timeoutMs + 4000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return JSON.parse(out) as { status: number; body: string };
+  } catch {
+    return { status: 0, body: '' };
   }
 }

@@ -3,7 +3,7 @@
  * right after spawn, with their start time so a reused PID is never killed),
  * so `lab down` can remove it after a crash at any point.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LabSpec } from './config.ts';
 
@@ -26,6 +26,8 @@ export interface LabState {
   /** Links in the root namespace (links inside lab namespaces go with them). */
   links: string[];
   processes: RecordedProcess[];
+  /** Where the Kubernetes binaries of this lab are (test/lab/k8s/build.sh). */
+  k8sBinDir?: string;
 }
 
 function labJsonPath(stateDir: string): string {
@@ -74,6 +76,30 @@ export function processStartTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * True once no thread of `pid` runs any more. A killed multi-threaded process
+ * (the Go components) shows its leader as a zombie while its other threads
+ * are still exiting, and those still hold its sockets: a restart must wait
+ * for them, or it finds its port in use.
+ */
+export function threadsGone(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  return tasks.every((t) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'Z' || state === 'X';
+    } catch {
+      return true;
+    }
+  });
 }
 
 /** True when the recorded process still runs (same PID and start time). */

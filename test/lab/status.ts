@@ -4,8 +4,9 @@
  * namespace), the external router's protocols.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { gobgpdPid } from './agents.ts';
-import { listNodes, type NodeObject } from './api.ts';
+import { agentPodRecord, gobgpdPid } from './agents.ts';
+import { listNodes } from './api.ts';
+import type { Obj } from './kube.ts';
 import { apiServerUrl, nodeNetns, nodePaths, type LabSpec } from './config.ts';
 import { tryRun } from './proc.ts';
 import { routerControlArgv } from './router/index.ts';
@@ -32,13 +33,13 @@ function familyOfAddress(a: string): string {
   return a.includes(':') ? 'ipv6' : 'ipv4';
 }
 
-function describeNode(n: NodeObject): string[] {
-  const ips = (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => `${a.address} (${familyOfAddress(a.address)})`);
+function describeNode(n: Obj): string[] {
+  const ips = (n.status?.addresses ?? []).filter((a: { type: string }) => a.type === 'InternalIP').map((a: { address: string }) => `${a.address} (${familyOfAddress(a.address)})`);
   const cidrs = n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []);
   return [
     `  ${n.metadata.name}`,
     `    addresses: ${ips.join(', ') || '-'}`,
-    `    pod CIDRs: ${cidrs.map((c) => `${c} (${familyOfAddress(c)})`).join(', ') || '- (not allocated)'}`,
+    `    pod CIDRs: ${cidrs.map((c: string) => `${c} (${familyOfAddress(c)})`).join(', ') || '- (not allocated)'}`,
   ];
 }
 
@@ -48,12 +49,16 @@ export async function statusLines(state: LabState): Promise<{ lines: string[]; o
   let ok = state.phase === 'up';
   const apiUrl = apiServerUrl(spec);
   lines.push(`lab: ${spec.family}, ${spec.nodes.length} nodes, router ${spec.router}, phase ${state.phase}, state ${spec.stateDir}`);
-  const daemon = state.processes.find((p) => p.name === 'daemon');
-  lines.push(`daemon: ${daemon && isRecordedAlive(daemon) ? `running (pid ${daemon.pid})` : 'NOT running'}; API ${apiUrl}`);
+  const running = (name: string) => {
+    const p = state.processes.find((x) => x.name === name);
+    return p && isRecordedAlive(p) ? `${name} ${p.pid}` : `${name} NOT running`;
+  };
+  lines.push(`control plane: ${['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map(running).join(', ')}; API ${apiUrl}`);
+  lines.push(`lab kubelets: ${running('daemon')}`);
 
-  let nodes: NodeObject[] = [];
+  let nodes: Obj[] = [];
   try {
-    nodes = await listNodes(apiUrl);
+    nodes = await listNodes(spec);
   } catch (err) {
     ok = false;
     lines.push(`  API server does not answer: ${(err as Error).message}`);
@@ -66,7 +71,7 @@ export async function statusLines(state: LabState): Promise<{ lines: string[]; o
       ok = false;
       lines.push(`  ${node}`, '    not registered');
     }
-    const agent = state.processes.find((p) => p.name === `agent ${node}`);
+    const agent = agentPodRecord(spec, node)?.container;
     const agentUp = !!agent && isRecordedAlive(agent);
     // gobgpd outlives a restarted agent (the next one adopts it): found through its pid file, else as the agent's child.
     const adopted = gobgpdPid(nodePaths(spec, node).gobgpSocket);

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { tryFamilyOf } from '../../sdk/src/families.ts';
 import { requireRoot } from '../helpers/netns.ts';
 import { listNodes } from './api.ts';
-import { apiServerUrl, families, loadLabState, type Family, type FamilyMap, type LabSpec } from './config.ts';
+import { families, loadLabState, type Family, type FamilyMap, type LabSpec } from './config.ts';
 import { runDemoWorkloads } from './demo.ts';
 
 const execFileP = promisify(execFile);
@@ -87,7 +87,7 @@ export interface LabNodeInfo {
 
 /** The lab's Nodes from the API: pod CIDR and InternalIP per family. */
 export async function labNodes(spec: LabSpec): Promise<LabNodeInfo[]> {
-  const nodes = await listNodes(apiServerUrl(spec));
+  const nodes = await listNodes(spec);
   return nodes
     .map((n) => {
       const podCidrs: FamilyMap<string> = {};
@@ -103,6 +103,24 @@ export async function labNodes(spec: LabSpec): Promise<LabNodeInfo[]> {
       return { name: n.metadata.name, podCidrs, addresses };
     })
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/**
+ * Runs `fn` against a lab of its own (benchmarks): `lab up UP_ARGS` in a
+ * fresh state directory, then `lab down` and the directory's removal, also
+ * when `up` or `fn` failed.
+ */
+export async function withLab<T>(dirPrefix: string, upArgs: string[], fn: (stateDir: string, upOutput: string) => Promise<T>): Promise<T> {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), dirPrefix));
+  try {
+    return await fn(stateDir, labCli(stateDir, ['up', ...upArgs]));
+  } finally {
+    try {
+      labCli(stateDir, ['down']);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
 }
 
 /** The lab of one suite; the fields are set once the suite's `before` hook has brought it up. */

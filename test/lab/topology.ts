@@ -80,6 +80,20 @@ function namespaceSteps(spec: LabSpec, ns: string, vethOwner: string, addresses:
   ];
 }
 
+/** One node's part of the topology: its namespace, its link to the bridge, its default route. */
+export function planNodeTopology(spec: LabSpec, node: string): TopologyStep[] {
+  const i = spec.nodes.indexOf(node);
+  if (i < 0) throw new Error(`unknown lab node ${JSON.stringify(node)}`);
+  const ns = nodeNetns(node);
+  return [
+    ...namespaceSteps(spec, ns, node, nodeUnderlay(spec, i + 1)),
+    {
+      title: `${node} default route via the router`,
+      commands: entries(routerUnderlay(spec)).map(([f, gw]) => ['ip', '-n', ns, `-${f === 'ipv4' ? 4 : 6}`, 'route', 'add', 'default', 'via', gw, 'dev', UNDERLAY_IF]),
+    },
+  ];
+}
+
 export function planTopology(spec: LabSpec): TopologyStep[] {
   const steps: TopologyStep[] = [
     {
@@ -101,14 +115,6 @@ export function planTopology(spec: LabSpec): TopologyStep[] {
   for (const [f, a] of entries(routerOriginatedHost(spec))) lo.push(addrArgs(ROUTER_NETNS, 'lo', f, a, hostPrefix(f)));
   steps.push({ title: `router "internet" addresses`, commands: lo });
 
-  const gateway = routerUnderlay(spec);
-  spec.nodes.forEach((node, i) => {
-    const ns = nodeNetns(node);
-    steps.push(...namespaceSteps(spec, ns, node, nodeUnderlay(spec, i + 1)));
-    steps.push({
-      title: `${node} default route via the router`,
-      commands: entries(gateway).map(([f, gw]) => ['ip', '-n', ns, `-${f === 'ipv4' ? 4 : 6}`, 'route', 'add', 'default', 'via', gw, 'dev', UNDERLAY_IF]),
-    });
-  });
+  for (const node of spec.nodes) steps.push(...planNodeTopology(spec, node));
   return steps;
 }

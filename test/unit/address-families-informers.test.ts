@@ -3,14 +3,14 @@ import { AddressFamilies, Informers } from '@krouter/sdk';
 import { MemoryLogger, MemoryMetrics, FakeHealth } from '@krouter/sdk/testing';
 import { configSchema } from '../../core/config/schema.ts';
 import { createAgentServices } from '../../core/container.ts';
-import { resourceByKind, startApiServer, type ApiServer } from '../lab/apiserver/index.ts';
+import { resourceByKind, startApiServer, type ApiServer } from '../helpers/fake-apiserver/index.ts';
 
 /**
  * `families: auto` through the real container: the address-family service
  * reads this node from the informers service, which lists it from the lab
  * API server on loopback.
  */
-describe('address families from the Node object (container + informers + lab API server)', function () {
+describe('address families from the Node object (container + informers + scripted API server)', function () {
   this.timeout(30_000);
   let api: ApiServer;
 

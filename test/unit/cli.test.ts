@@ -3,11 +3,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { formatStatus, main, type CliIO } from '../../core/cli.ts';
+import { main, type CliIO } from '../../core/cli.ts';
 import { startAgent, writeConfig } from '../helpers/krouter-process.ts';
 import { stopProcess } from '../helpers/processes.ts';
+import { trustedCopy, trustedFile } from '../helpers/trusted-dir.ts';
 
-const cidrPlugin = path.resolve('test/fixtures/config/plugins/cidr-plugin.cjs');
+/** The fixture plugin, copied where the external plugin path rules allow loading it. */
+const cidrPlugin = trustedCopy(path.resolve('test/fixtures/config/plugins/cidr-plugin.cjs'));
 const krouter = [process.execPath, '--import', 'tsx', 'core/main.ts'];
 
 function capture(): CliIO & { stdout: () => string; stderr: () => string } {
@@ -34,9 +36,7 @@ function messages(lines: string[]): string[] {
 }
 
 function tempPlugin(text: string): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'krouter-cli-test-')), 'plugin.cjs');
-  fs.writeFileSync(file, text);
-  return file;
+  return trustedFile('plugin.cjs', text);
 }
 
 const agentConfig = (extra: Record<string, unknown> = {}) => ({
@@ -66,22 +66,23 @@ describe('krouter CLI', function () {
     assert.equal(await main(['frobnicate'], io), 2);
     assert.match(io.stderr(), /unknown command 'frobnicate'/);
     io = capture();
-    assert.equal(await main(['validate-config', '--config', path.resolve('test/fixtures/config/valid.yaml'), '--enable-overlay'], io), 2);
-    assert.equal(io.stderr(), 'command line: --enable-overlay: unknown flag\n');
+    assert.equal(await main(['validate-config', '--config', path.resolve('test/fixtures/config/valid.yaml'), '--enable-overlays'], io), 2);
+    assert.equal(io.stderr(), 'command line: --enable-overlays: unknown flag\n');
+  });
+
+  it('a kube-router flag with no effect here is accepted with one warning naming it', async () => {
+    const io = capture();
+    assert.equal(await main(['validate-config', '--config', path.resolve('test/fixtures/config/valid.yaml'), '--enable-overlay', '--overlay-type=full'], io), 0);
+    assert.deepEqual(
+      io.stderr().trim().split('\n').map((l) => l.split(': has no effect')[0]),
+      ['warning: --enable-overlay', 'warning: --overlay-type'],
+    );
   });
 
   it('validate-config takes kube-router flags over the file', async () => {
     const io = capture();
     assert.equal(await main(['validate-config', '--config', path.resolve('test/fixtures/config/valid.yaml'), '--health-port=70000'], io), 2);
     assert.equal(io.stderr(), 'command line: --health-port: "70000" must be an integer 0..65535\n');
-  });
-
-  it('formats status JSON as readable text', () => {
-    const text = formatStatus({ node: 'n1', families: ['ipv4', 'ipv6'], plugins: { router: { peers: [{ address: 'fd00::2', state: 'established' }] } } });
-    assert.equal(
-      text,
-      ['node: n1', 'families:', '  - ipv4', '  - ipv6', 'plugins:', '  router:', '    peers:', '      - address: fd00::2', '        state: established', ''].join('\n'),
-    );
   });
 
   it('runs the agent with an external plugin, serves status, and stops cleanly on SIGTERM', async () => {
@@ -98,8 +99,8 @@ describe('krouter CLI', function () {
       const port = new URL(agent.healthUrl).port;
       const text = await run(['status', '--port', port]);
       assert.equal(text.code, 0, text.stderr);
-      assert.match(text.stdout, /^node: cli-node$/m);
-      assert.match(text.stdout, /^ {4}cidr: fd00:42::\/64$/m);
+      assert.match(text.stdout, /^node cli-node  krouter \S+  families dual$/m);
+      assert.match(text.stdout, /^cidr-fixture\n {2}cidr {3}fd00:42::\/64\n {2}label  cli\n {2}node {3}cli-node$/m);
       const json = await run(['status', '--port', port, '--json']);
       assert.equal((JSON.parse(json.stdout) as { node: string }).node, 'cli-node');
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPlugin, type Family, type V1Node } from '@krouter/sdk';
@@ -7,6 +7,7 @@ import { createTestContext, FakeAddressFamilies, FakeInformers, FakeNetlink, Fak
 import cniPlugin from '../../plugins/cni/index.ts';
 import { CniAgent, startCni } from '../../plugins/cni/agent.ts';
 import { configSchema } from '../../plugins/cni/config.ts';
+import { bridgeMacFor } from '../../plugins/cni/model.ts';
 import { NFT_TABLE } from '../../plugins/cni/render.ts';
 
 const dirs: string[] = [];
@@ -62,9 +63,13 @@ describe('cni agent (with the SDK test doubles)', () => {
       const body = t.nftables.body(NFT_TABLE)!;
       assert.equal(body.includes('@cluster-ipv4'), families.includes('ipv4'));
       assert.equal(body.includes('@cluster-ipv6'), families.includes('ipv6'));
-      const status = (await t.agent.status()) as { podCIDRs: Record<string, string>; bridge: { exists: boolean } };
-      assert.equal(status.bridge.exists, true);
-      assert.deepEqual(Object.keys(status.podCIDRs), families);
+      const status = await t.agent.status();
+      assert.equal(status.bridgeExists, true);
+      assert.deepEqual(Object.keys(status.families), families);
+      for (const f of families) {
+        assert.ok(status.families[f]!.podCIDR, `${f} pod CIDR`);
+        assert.deepEqual(status.families[f]!.bridgeAddresses, [f === 'ipv4' ? '198.18.16.1/24' : 'fd00:16::1/64'], `${f} bridge address`);
+      }
     });
   }
 
@@ -98,6 +103,25 @@ describe('cni agent (with the SDK test doubles)', () => {
     assert.equal(conf.plugins[0].mtu, 1450);
   });
 
+  it('takes over kube-router\'s published conflist at the configured path: completes it, keeps its name and keys, logs the changes', async () => {
+    const t = setup(['ipv4', 'ipv6']);
+    const published = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'kube-router', 'kubeadm-kuberouter-all-features-hostport.cni-conf.json'), 'utf8');
+    mkdirSync(join(t.confPath, '..'), { recursive: true });
+    writeFileSync(t.confPath, published);
+    await t.agent.sync();
+    const conf = t.conf();
+    assert.equal(conf.name, 'mynet');
+    assert.equal(conf.cniVersion, '0.3.0');
+    assert.equal(conf.plugins[0].name, 'kubernetes');
+    assert.deepEqual(conf.plugins[0].ipam.ranges, [[{ subnet: '198.18.16.0/24', gateway: '198.18.16.1' }], [{ subnet: 'fd00:16::/64', gateway: 'fd00:16::1' }]]);
+    assert.deepEqual(conf.plugins[1].capabilities, { snat: true, portMappings: true });
+    const [line] = t.logger.find('CNI config taken over', 'info');
+    assert.ok(line, 'the takeover is logged');
+    assert.ok((line.fields.changes as string[]).includes('bridge: ipam range 198.18.16.0/24 added'));
+    await t.agent.sync();
+    assert.equal(t.logger.find('CNI config taken over', 'info').length, 1, 'nothing more to take over');
+  });
+
   it('adopts an existing bridge and refuses a non-bridge link of that name', async () => {
     const t = setup(['ipv4']);
     t.netlink.addLink({ name: 'kube-bridge', kind: 'bridge', mtu: 1450, up: true });
@@ -106,6 +130,75 @@ describe('cni agent (with the SDK test doubles)', () => {
     const u = setup(['ipv4']);
     u.netlink.addLink({ name: 'kube-bridge', kind: 'veth' });
     await assert.rejects(u.agent.sync(), /kube-bridge exists and is not a bridge \(kind veth\)/);
+  });
+
+  describe('the bridge MAC', () => {
+    /** What the CNI bridge plugin does for a pod on the node side: a veth whose host end joins the bridge. */
+    const addPod = async (t: ReturnType<typeof setup>, name: string) => {
+      const r = await t.netlink.apply([
+        { op: 'link.veth', name: `veth-${name}`, peer: `eth-${name}` },
+        { op: 'link.set', name: `veth-${name}`, up: true, master: 'kube-bridge' },
+      ]);
+      assert.equal(r.ok, true, JSON.stringify(r.errors));
+    };
+    const deletePod = (t: ReturnType<typeof setup>, name: string) => t.netlink.apply([{ op: 'link.delete', name: `veth-${name}` }]);
+    const bridgeMac = async (t: ReturnType<typeof setup>) => (await t.netlink.getLink('kube-bridge'))?.mac;
+
+    for (const families of [['ipv4', 'ipv6'], ['ipv4'], ['ipv6']] as Family[][]) {
+      it(`creates the bridge with the node's own MAC, which pods coming and going never change (${families.join('+')})`, async () => {
+        const t = setup(families);
+        await t.agent.sync();
+        const created = t.netlink.batches.flat().find((op) => op.op === 'link.bridge');
+        assert.deepEqual(created, { op: 'link.bridge', name: 'kube-bridge', mtu: 1450, mac: bridgeMacFor('n1') });
+        assert.equal(await bridgeMac(t), bridgeMacFor('n1'));
+        for (const pod of ['a', 'b', 'c']) await addPod(t, pod);
+        await deletePod(t, 'a');
+        await addPod(t, 'a2');
+        await deletePod(t, 'c');
+        await deletePod(t, 'b');
+        await deletePod(t, 'a2');
+        assert.equal(await bridgeMac(t), bridgeMacFor('n1'), 'still its own MAC, also with no ports left');
+        const batches = t.netlink.batches.length;
+        await t.agent.sync();
+        assert.equal(t.netlink.batches.length, batches, 'nothing to repair');
+        // Each family's gateway is announced if the MAC ever has to change.
+        for (const [f, key] of [['ipv4', 'net.ipv4.conf.kube-bridge.arp_notify'], ['ipv6', 'net.ipv6.conf.kube-bridge.ndisc_notify']] as const) {
+          assert.equal(await t.netlink.getSysctl(key), families.includes(f) ? '1' : '0', key);
+        }
+        const status = await t.agent.status();
+        assert.equal(status.mac, bridgeMacFor('n1'));
+      });
+    }
+
+    it('gives an adopted bridge that carries a port MAC its own, and logs it', async () => {
+      const t = setup(['ipv4', 'ipv6']);
+      t.netlink.addLink({ name: 'kube-bridge', kind: 'bridge', mtu: 1450, up: true });
+      for (const pod of ['a', 'b']) await addPod(t, pod);
+      const lent = await bridgeMac(t);
+      assert.equal(lent, (await t.netlink.getLink('veth-a'))!.mac, 'Linux lends it the lowest port MAC');
+      await t.agent.sync();
+      assert.equal(await bridgeMac(t), bridgeMacFor('n1'));
+      const lines = t.logger.find('bridge MAC set', 'info');
+      assert.equal(lines.length, 1);
+      assert.deepEqual([lines[0]!.fields.from, lines[0]!.fields.to], [lent, bridgeMacFor('n1')]);
+      await deletePod(t, 'a');
+      assert.equal(await bridgeMac(t), bridgeMacFor('n1'), 'no longer follows its ports');
+    });
+
+    it('repairs a MAC someone changed on the next sync', async () => {
+      const t = setup(['ipv6']);
+      await t.agent.sync();
+      await t.netlink.apply([{ op: 'link.set', name: 'kube-bridge', mac: '02:00:00:00:99:99' }]);
+      await t.agent.sync();
+      assert.equal(await bridgeMac(t), bridgeMacFor('n1'));
+      assert.equal(t.logger.find('bridge MAC set', 'info')[0]!.fields.from, '02:00:00:00:99:99');
+    });
+
+    it('uses the configured bridgeMac instead of the derived one', async () => {
+      const t = setup(['ipv4'], { config: { bridgeMac: '0A:00:00:00:00:01' } });
+      await t.agent.sync();
+      assert.equal(await bridgeMac(t), '0a:00:00:00:00:01');
+    });
   });
 
   for (const [what, podCIDRs, pattern] of [

@@ -15,6 +15,11 @@ describe('kube-router flags', () => {
     });
   });
 
+  it('maps --netpol-default-deny onto the firewall section', () => {
+    assert.deepEqual(ok(['--run-firewall', '--netpol-default-deny=false']), { plugins: { firewall: { enabled: true, defaultDeny: false } } });
+    assert.deepEqual(ok(['--netpol-default-deny']), { plugins: { firewall: { defaultDeny: true } } });
+  });
+
   it('maps --enable-ipv4/--enable-ipv6 with kube-router defaults (ipv4 on, ipv6 off)', () => {
     assert.deepEqual(ok(['--enable-ipv6']), { families: 'dual' });
     assert.deepEqual(ok(['--enable-ipv6=true', '--enable-ipv4=false']), { families: 'ipv6' });
@@ -30,8 +35,9 @@ describe('kube-router flags', () => {
       {
         kubernetes: { kubeconfig: '/k.conf', master: 'https://198.18.0.1:6443' },
         nodeName: 'n1',
-        metrics: { port: 0 },
-        health: { port: 20300 },
+        // kube-router's port 0 turns the endpoint off.
+        metrics: { enabled: false },
+        health: { enabled: true, port: 20300 },
       },
     );
   });
@@ -74,6 +80,39 @@ describe('kube-router flags', () => {
     );
   });
 
+  it('maps the service proxy flags (ranges also reach the router, repeated lists append)', () => {
+    assert.deepEqual(
+      ok([
+        '--run-service-proxy',
+        '--nodeport-bindon-all-ip',
+        '--masquerade-all',
+        '--hairpin-mode=false',
+        '--service-node-port-range=30000:31000',
+        '--service-cluster-ip-range=198.18.128.0/20',
+        '--service-cluster-ip-range',
+        'fd00:128::/112',
+        '--service-external-ip-range=198.18.200.0/24',
+        '--cluster-cidr=198.18.16.0/20,fd00:16::/56',
+      ]),
+      {
+        plugins: {
+          'service-proxy': {
+            enabled: true,
+            nodePortAddresses: ['0.0.0.0/0', '::/0'],
+            masqueradeAll: true,
+            hairpinMode: false,
+            nodePortRange: '30000-31000',
+            serviceClusterIPRanges: ['198.18.128.0/20', 'fd00:128::/112'],
+            externalIPRanges: ['198.18.200.0/24'],
+            clusterCIDRs: ['198.18.16.0/20', 'fd00:16::/56'],
+          },
+          router: { serviceClusterIPRanges: ['198.18.128.0/20', 'fd00:128::/112'], serviceExternalIPRanges: ['198.18.200.0/24'] },
+        },
+      },
+    );
+    assert.deepEqual(ok(['--nodeport-bindon-all-ip=false']), { plugins: { 'service-proxy': { nodePortAddresses: ['primary'] } } });
+  });
+
   it('zips the peer-router lists into peers, keeping base64 passwords encoded', () => {
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     assert.deepEqual(
@@ -114,18 +153,18 @@ describe('kube-router flags', () => {
     ]);
   });
 
-  it('maps -v/--v verbosity to the log level', () => {
-    assert.deepEqual(ok(['-v=3']), { log: { level: 'debug' } });
-    assert.deepEqual(ok(['--v', '0']), { log: { level: 'info' } });
+  it('passes -v/--v to log.level as the config file takes it: a verbosity number or a level name', () => {
+    assert.deepEqual(ok(['-v=3']), { log: { level: 3 } });
+    assert.deepEqual(ok(['--v', '0']), { log: { level: 0 } });
     assert.deepEqual(ok(['-v', 'warn']), { log: { level: 'warn' } });
-    assert.deepEqual(errors(['--v=loud']), ['--v: "loud" must be a verbosity number or debug|info|warn|error']);
+    assert.deepEqual(errors(['--v=loud']), ['--v: "loud" must be a verbosity 0..10 (kube-router\'s -v: 0-1 info, 2-3 debug, 4+ trace) or one of error|warn|info|debug|trace']);
+    assert.deepEqual(errors(['--v=11']), ['--v: "11" must be a verbosity 0..10 (kube-router\'s -v: 0-1 info, 2-3 debug, 4+ trace) or one of error|warn|info|debug|trace']);
   });
 
   it('names unknown flags and bad values', () => {
     assert.deepEqual(errors(['--run-routr']), ['--run-routr: unknown flag']);
-    assert.deepEqual(errors(['--enable-overlay=true']), ['--enable-overlay: unknown flag']);
     assert.deepEqual(errors(['--run-router=yes']), ['--run-router: "yes" is not a boolean (true or false)']);
-    assert.deepEqual(errors(['--cluster-asn=abc']), ['--cluster-asn: "abc" must be an integer 1..4294967295']);
+    assert.deepEqual(errors(['--cluster-asn=abc']), ['--cluster-asn: "abc" must be an integer 0..4294967295']);
     assert.deepEqual(errors(['--bgp-port=70000']), ['--bgp-port: "70000" must be an integer 1..65535']);
     assert.deepEqual(errors(['--kubeconfig']), ['--kubeconfig: needs a value']);
     assert.deepEqual(errors(['--master', '--run-router']), ['--master: needs a value']);

@@ -4,11 +4,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, mergeConfig, resolveNodeName } from '../../core/config/index.ts';
+import { parseKubeRouterFlags } from '../../core/config/flags.ts';
 import { preparePlugins } from '../../core/host/prepare.ts';
+import { trustedCopy } from '../helpers/trusted-dir.ts';
 
 const fixtures = path.resolve('test/fixtures/config');
 const fixture = (name: string) => path.join(fixtures, name);
-const cidrPlugin = path.join(fixtures, 'plugins', 'cidr-plugin.cjs');
+/** The fixture plugin, copied where the external plugin path rules allow loading it. */
+const cidrPlugin = trustedCopy(path.join(fixtures, 'plugins', 'cidr-plugin.cjs'));
 
 function tempConfig(text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krouter-config-test-'));
@@ -55,8 +58,9 @@ describe('config file', () => {
     const { config } = loadConfig({ file: tempConfig(''), env: {}, hostname: () => 'host-1' });
     assert.equal(config.nodeName, 'host-1');
     assert.equal(config.families, 'auto');
-    assert.deepEqual(config.metrics, { address: '::', port: 20241 });
-    assert.deepEqual(config.health, { address: '::', port: 20244 });
+    assert.deepEqual(config.metrics, { enabled: true, address: '::', port: 20241, path: '/metrics' });
+    assert.deepEqual(config.health, { enabled: true, address: '::', port: 20244 });
+    assert.deepEqual(config.kubernetes, { cacheSyncTimeoutSeconds: 60 });
     assert.deepEqual(config.gobgp, { binary: 'gobgpd', socket: '/run/krouter/gobgp.sock' });
     assert.equal(config.log.level, 'info');
     assert.deepEqual(config.plugins, {});
@@ -67,7 +71,7 @@ describe('config file', () => {
     const { config } = loadConfig({ file: fixture('valid.yaml') });
     assert.equal(config.nodeName, 'node-a');
     assert.equal(config.families, 'dual');
-    assert.deepEqual(config.health, { address: '::1', port: 0 });
+    assert.deepEqual(config.health, { enabled: true, address: '::1', port: 0 });
     assert.equal(config.gobgp.socket, '/run/krouter/test.sock');
   });
 
@@ -100,7 +104,20 @@ describe('config file', () => {
     assert.equal(problems.length, 3, problems.join('\n'));
     assert.ok(problems.some((p) => p.startsWith(`${file}: metrics.port: must be 0..65535 (line 2)`)));
     assert.ok(problems.some((p) => p.startsWith(`${file}: health.bogus: unknown key (line 4)`)));
-    assert.ok(problems.some((p) => p.startsWith(`${file}: log.level: Invalid option`)));
+    assert.ok(problems.some((p) => p.startsWith(`${file}: log.level: "loud" must be a verbosity 0..10`)), problems.join('\n'));
+  });
+
+  it("log.level takes kube-router's verbosity numbers as -v does, and the flag overrides the file", () => {
+    const levelOf = (text: string, flags?: Record<string, unknown>) => loadConfig({ file: tempConfig(text), env: {}, hostname: () => 'h', overlay: flags }).config.log.level;
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 9, 10].map((v) => levelOf(`log:\n  level: ${v}\n`)),
+      ['info', 'info', 'debug', 'debug', 'trace', 'trace', 'trace', 'trace'],
+    );
+    assert.equal(levelOf("log:\n  level: '2'\n"), 'debug');
+    assert.equal(levelOf('log:\n  level: warn\n'), 'warn');
+    assert.equal(levelOf(''), 'info');
+    assert.equal(levelOf('log:\n  level: error\n', parseKubeRouterFlags(['--v=4']).overlay), 'trace');
+    assert.equal(levelOf('log:\n  level: 5\n', parseKubeRouterFlags(['-v', '2']).overlay), 'debug');
   });
 
   it('reports a YAML syntax error with its line', async () => {
@@ -150,7 +167,7 @@ describe('config file', () => {
     const file = tempConfig('nodeName: from-file\nmetrics:\n  address: 127.0.0.1\n  port: 1\nplugins:\n  router:\n    clusterAsn: 1\n    x: 2\n');
     const { config } = loadConfig({ file, overlay: { nodeName: 'from-flag', metrics: { port: 2 }, plugins: { router: { clusterAsn: 3 } } } });
     assert.equal(config.nodeName, 'from-flag');
-    assert.deepEqual(config.metrics, { address: '127.0.0.1', port: 2 });
+    assert.deepEqual(config.metrics, { enabled: true, address: '127.0.0.1', port: 2, path: '/metrics' });
     assert.deepEqual(config.plugins.router, { enabled: true, clusterAsn: 3, x: 2 });
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { AddressError, cidrContains, familyOf, firstHost, parseCidr, splitByFamily } from '@krouter/sdk';
+import { AddressError, cidrContains, familyOf, familyOfKubernetes, firstHost, nftWords, parseCidr, parseIP, splitByFamily, unspecifiedAddress } from '@krouter/sdk';
 
 describe('family helpers', () => {
   it('derives the family from the text of an address or prefix', () => {
@@ -21,6 +21,22 @@ describe('family helpers', () => {
     assert.throws(() => parseCidr('198.18.0.1/24'), /host bits set/);
     assert.equal(parseCidr('198.18.0.1/24', undefined, { allowHostBits: true }).text, '198.18.0.0/24');
     assert.throws(() => parseCidr('fd00::/64', 'ipv4'), /is ipv6, expected ipv4/);
+  });
+
+  it('parseIP: canonical IPv4 and repeated IPv6 texts take fast paths with the same answers and errors', () => {
+    assert.deepEqual(parseIP('198.18.0.1'), { family: 'ipv4', address: '198.18.0.1' });
+    assert.throws(() => parseIP('198.018.0.1'), AddressError, 'leading zeros are not an address');
+    assert.throws(() => parseIP('198.18.0.256'), AddressError);
+    assert.throws(() => parseIP('198.18.0.1', 'ipv6'), /is ipv4, expected ipv6/);
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(parseIP('FD00:0:0::0001'), { family: 'ipv6', address: 'fd00::1' });
+      assert.throws(() => parseIP('FD00:0:0::0001', 'ipv4'), /is ipv6, expected ipv4/);
+    }
+    assert.deepEqual(unspecifiedAddress('ipv6'), '::');
+    assert.equal(familyOfKubernetes('IPv6'), 'ipv6');
+    assert.equal(familyOfKubernetes('FQDN'), undefined);
+    assert.equal(nftWords('ipv4').loopback, '127.0.0.0/8');
+    assert.equal(nftWords('ipv6').loopback, '::1/128');
   });
 
   it('splits lists by family', () => {

@@ -76,6 +76,45 @@ describe('gobgp WatchEvent wire decoder', () => {
     assert.deepEqual(decodeListPathRoutes(listPath.responseSerialize({})), []);
   });
 
+  it('decodes paths listed in their BGP wire form (enable_only_binary) to the same routes as the Any form', () => {
+    const listPath = gobgpMethod('ListPath')!;
+    const attr = (flags: number, type: number, value: number[]) =>
+      Buffer.from(value.length > 255 ? [flags | 0x10, type, value.length >> 8, value.length & 0xff, ...value] : [flags, type, value.length, ...value]);
+    const u32 = (n: number) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+    const v6bytes = (words: number[]) => words.flatMap((w) => [w >> 8, w & 0xff]);
+    // fd00:300::/64 with the UPDATE's 300 siblings in MP_REACH_NLRI, next hops fd00:100::fe and fe80::1.
+    const siblings = Array.from({ length: 300 }, (_, i) => [64, ...v6bytes([0xfd00, 0x300, 0, i])]).flat();
+    const mpReach = [0, 2, 1, 32, ...v6bytes([0xfd00, 0x100, 0, 0, 0, 0, 0, 0xfe]), ...v6bytes([0xfe80, 0, 0, 0, 0, 0, 0, 1]), 0, ...siblings];
+    const binary = [
+      {
+        family: v6,
+        nlri_binary: Buffer.from([64, ...v6bytes([0xfd00, 0x300, 0, 0])]),
+        pattrs_binary: [
+          attr(0x40, 1, [0]),
+          attr(0x40, 2, [2, 2, ...u32(64513), ...u32(65001), 1, 1, ...u32(7)]),
+          attr(0x80, 14, mpReach),
+          attr(0xc0, 8, [...u32(64513 * 65536 + 100), ...u32(0xffffff01)]),
+        ],
+        neighbor_ip: 'fd00:100::fe',
+        source_asn: 64513,
+        best: true,
+      },
+      {
+        family: v4,
+        nlri_binary: Buffer.from([32, 198, 19, 128, 0]),
+        pattrs_binary: [attr(0x40, 1, [0]), attr(0x40, 3, [198, 18, 100, 254]), attr(0x40, 5, u32(100))],
+        neighbor_ip: '198.18.100.254',
+        source_asn: 64513,
+      },
+      { family: v4, nlri_binary: Buffer.from([32, 198, 19, 128, 1]), pattrs_binary: [], neighbor_ip: '198.18.100.254', is_withdraw: true },
+    ];
+    const anyForm = listPath.responseSerialize({ destination: { prefix: 'x', paths: samplePaths().slice(0, 3) } });
+    const binaryForm = listPath.responseSerialize({ destination: { prefix: 'x', paths: binary } });
+    const expected = decodeListPathRoutes(anyForm);
+    assert.equal(expected.length, 3);
+    assert.deepEqual(decodeListPathRoutes(binaryForm), expected);
+  });
+
   it('leaves peer events to the generic decoder and reads an empty table event as no routes', () => {
     const peer = watch.responseSerialize({ peer: { type: 'STATE', peer: { state: { neighbor_address: '198.18.100.254' } } } });
     assert.equal(decodeWatchTableEvent(peer), undefined);

@@ -9,6 +9,7 @@ import { ConfigError, ConfigSource, configSchema, type ResolvedConfig } from '..
 import { createAgentServices, type ServiceFactory } from '../../core/container.ts';
 import { preparePlugins, type PreparedPlugin } from '../../core/host/prepare.ts';
 import { PluginError, PluginRunner } from '../../core/host/runner.ts';
+import { trustedFile } from '../helpers/trusted-dir.ts';
 
 const source = new ConfigSource('/etc/krouter/test.yaml');
 
@@ -16,11 +17,9 @@ function config(raw: Record<string, unknown> = {}): ResolvedConfig {
   return { ...configSchema.parse(raw), nodeName: 'node-1' };
 }
 
+/** A plugin file where the external plugin path rules allow loading it. */
 function tempFile(name: string, text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'krouter-host-test-'));
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, text);
-  return file;
+  return trustedFile(name, text);
 }
 
 async function configProblems(fn: () => Promise<unknown>): Promise<readonly string[]> {
@@ -241,8 +240,9 @@ describe('service container', () => {
 
   it('registers every SDK service token', () => {
     const { services } = setup({});
-    for (const name of ['address-families', 'netlink', 'nftables', 'gobgp', 'informers', 'exec', 'logger', 'metrics', 'health']) {
-      assert.ok(services.has(Symbol.for(`krouter/${name}@1`)), name);
+    // gobgp@2: the declarative interface (apply) replaced the imperative one.
+    for (const id of ['address-families@1', 'netlink@1', 'nftables@1', 'gobgp@2', 'informers@1', 'exec@1', 'logger@1', 'metrics@1', 'health@1']) {
+      assert.ok(services.has(Symbol.for(`krouter/${id}`)), id);
     }
   });
 

@@ -47,6 +47,18 @@ describe('HTTP endpoints', () => {
     assert.equal((await fetch(`${servers.urls.health}/metrics`)).status, 404, 'metrics are not on the health port');
   });
 
+  it('metrics off (kube-router --metrics-port=0): no metrics listener; a custom metrics path (--metrics-path)', async () => {
+    const off = options({ metrics: { address: '127.0.0.1', port: 0, enabled: false } });
+    servers = await startHttp(off);
+    assert.equal(servers.urls.metrics, '');
+    assert.equal((await fetch(`${servers.urls.health}/healthz`)).status, 200);
+    assert.deepEqual(off.logger.find('endpoint off').map((l) => l.fields.endpoint), ['metrics']);
+    await servers.close();
+    servers = await startHttp(options({ metrics: { address: '127.0.0.1', port: 0, path: '/prom' } }));
+    assert.equal((await fetch(`${servers.urls.metrics}/prom`)).status, 200);
+    assert.equal((await fetch(`${servers.urls.metrics}/metrics`)).status, 404);
+  });
+
   it('answers /healthz 200 ok, and 503 with only the unhealthy components', async () => {
     const health = new Health();
     health.register('plugin/a', 60_000);
@@ -93,6 +105,19 @@ describe('HTTP endpoints', () => {
     servers = await startHttp(options({ health: { address: '::1', port: 0 } }));
     assert.match(servers.urls.health, /^http:\/\/\[::1\]:\d+$/);
     assert.equal((await fetch(`${servers.urls.health}/healthz`)).status, 200);
+  });
+
+  it('listens on exactly the configured addresses: metrics on one, health on another, neither on the other or any other', async () => {
+    servers = await startHttp(options({ metrics: { address: '127.0.0.1', port: 0 }, health: { address: '127.0.0.2', port: 0 } }));
+    const metricsPort = new URL(servers.urls.metrics).port;
+    const healthPort = new URL(servers.urls.health).port;
+    assert.equal(servers.urls.metrics, `http://127.0.0.1:${metricsPort}`);
+    assert.equal(servers.urls.health, `http://127.0.0.2:${healthPort}`);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.2:${healthPort}/healthz`)).status, 200);
+    // The same ports on other loopback addresses: nothing listens there.
+    await assert.rejects(fetch(`http://127.0.0.3:${metricsPort}/metrics`), (e: Error) => /ECONNREFUSED/.test(String((e.cause as Error)?.message ?? e)));
+    await assert.rejects(fetch(`http://127.0.0.1:${healthPort}/healthz`), (e: Error) => /ECONNREFUSED/.test(String((e.cause as Error)?.message ?? e)));
   });
 
   it('fails naming the endpoint and address when the port is taken', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cellOf, judge, planProbes, renderTable, type CheckPod } from '../lab/check.ts';
+import { cellOf, checkServices, judge, planProbes, renderTable, type CheckPod } from '../lab/check.ts';
 
 const spec = { family: 'dual' as const, nodes: ['node-1', 'node-2'], router: 'bird' as const };
 const pod = (name: string, node: string, i: number): CheckPod => ({ key: `demo/${name}`, name, node, ips: { ipv4: `198.19.${i}.2`, ipv6: `fd00:19:0:${i}::2` }, tcp: [8080], udp: [8081], socket: `/x/${name}.sock` });
@@ -49,5 +49,24 @@ describe('lab check', () => {
     assert.match(lines[2]!, /^a \(node-1\)\s+-\s+ok\s+x\s+ok\s+FAIL$/);
     assert.ok(lines.includes('note line'));
     assert.ok(lines.some((l) => /demo\/a -> router ipv6\/tcp fd00:200::1 port 18080: timeout/.test(l)));
+  });
+
+  it('probes services through each ClusterIP on their ports, answered by one of the pods their selector picks', () => {
+    const apiPods = ['a', 'b', 'c'].map((n) => ({ metadata: { name: n, namespace: 'demo', labels: { app: n === 'c' ? 'other' : 'web' } } }));
+    const services = checkServices(
+      [
+        { metadata: { name: 'web', namespace: 'demo' }, spec: { selector: { app: 'web' }, clusterIPs: ['198.18.240.10', 'fd00:20::a'], ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }, { port: 9, protocol: 'SCTP' }] } },
+        { metadata: { name: 'headless', namespace: 'demo' }, spec: { selector: { app: 'web' }, clusterIPs: ['None'], ports: [{ port: 80 }] } },
+        { metadata: { name: 'manual', namespace: 'demo' }, spec: { clusterIPs: ['198.18.240.11'], ports: [{ port: 80 }] } },
+      ],
+      apiPods,
+    );
+    assert.deepEqual(services, [{ key: 'demo/web', clusterIPs: { ipv4: '198.18.240.10', ipv6: 'fd00:20::a' }, ports: [{ proto: 'tcp', port: 80 }, { proto: 'udp', port: 53 }], backends: ['a', 'b'] }]);
+    const a = planProbes(spec, pods, true, 1500, { list: services, expected: true }).get('demo/a')!.filter((p) => p.row.kind === 'service');
+    assert.deepEqual(a.map((p) => `${p.row.family} ${p.probe.proto} ${p.probe.host}:${p.probe.port}`), ['ipv4 tcp 198.18.240.10:80', 'ipv4 udp 198.18.240.10:53', 'ipv6 tcp fd00:20::a:80', 'ipv6 udp fd00:20::a:53']);
+    assert.equal(judge(a[0]!, { ok: true, reply: 'b 198.19.0.2' }).result, 'ok');
+    assert.equal(judge(a[0]!, { ok: true, reply: 'c' }).result, 'FAIL', 'a pod the service does not select');
+    const table = renderTable(spec, pods, a.map((p) => judge(p, { ok: true, reply: 'a' })), [], services);
+    assert.match(table.split('\n')[0]!, /router\s+svc demo\/web$/);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cniEnv, parseConflist, pluginStdin, resultIPs, type Conflist } from '../lab/kubelet/cni.ts';
-import { podPorts, portMappings, runningStatus } from '../lab/kubelet/pod.ts';
+import { containerEnv, imageKind, krouterArgv, podPorts, podServerArgs, portMappings, runningStatus } from '../lab/kubelet/pod.ts';
 
 const list: Conflist = {
   cniVersion: '1.0.0',
@@ -53,8 +53,8 @@ describe('lab kubelet: pods', () => {
     metadata: { name: 'a', namespace: 'demo' },
     spec: {
       containers: [
-        { ports: [{ containerPort: 8080 }, { containerPort: 8081, protocol: 'UDP', hostPort: 30081 }] },
-        { ports: [{ containerPort: 8080, protocol: 'TCP', hostPort: 30080, hostIP: '198.18.0.11' }, { containerPort: 99999 }, { containerPort: 9, protocol: 'SCTP' }] },
+        { name: 'one', args: ['--echo-source'], ports: [{ containerPort: 8080 }, { containerPort: 8081, protocol: 'UDP', hostPort: 30081 }] },
+        { name: 'two', ports: [{ containerPort: 8080, protocol: 'TCP', hostPort: 30080, hostIP: '198.18.0.11' }, { containerPort: 99999 }, { containerPort: 9, protocol: 'SCTP' }] },
       ],
     },
   };
@@ -71,11 +71,34 @@ describe('lab kubelet: pods', () => {
     ]);
   });
 
-  it('reports pod and host IPs in family order with the Ready condition', () => {
-    const s = runningStatus({ ipv6: 'fd00:19::5', ipv4: '198.19.0.5' }, { ipv4: '198.18.0.11', ipv6: 'fd00:18::b' }, true, 't0') as Record<string, any>;
+  it('gives the pod test server its ports and the manifest args', () => {
+    assert.deepEqual(podServerArgs(pod), ['--tcp', '8080', '--udp', '8081', '--echo-source']);
+  });
+
+  it('reports pod and host IPs in family order, Ready only when every container is, and restart counts', () => {
+    const c = (ready: boolean, restartCount = 0) => ({ name: 'server', image: 'x', restartCount, startedAt: 't1', ready });
+    const s = runningStatus({ ips: { ipv6: 'fd00:19::5', ipv4: '198.19.0.5' }, hostIPs: { ipv4: '198.18.0.11', ipv6: 'fd00:18::b' }, startTime: 't0', containers: [c(true, 2)] }) as Record<string, any>;
     assert.deepEqual([s.phase, s.podIP, s.podIPs, s.hostIP, s.hostIPs], ['Running', '198.19.0.5', [{ ip: '198.19.0.5' }, { ip: 'fd00:19::5' }], '198.18.0.11', [{ ip: '198.18.0.11' }, { ip: 'fd00:18::b' }]]);
-    assert.equal(s.conditions.find((c: any) => c.type === 'Ready').status, 'True');
-    const v6 = runningStatus({ ipv6: 'fd00:19::5' }, { ipv6: 'fd00:18::b' }, false, 't0') as Record<string, any>;
-    assert.deepEqual([v6.podIP, v6.podIPs.length, v6.conditions.find((c: any) => c.type === 'Ready').status], ['fd00:19::5', 1, 'False']);
+    assert.equal(s.conditions.find((x: any) => x.type === 'Ready').status, 'True');
+    assert.deepEqual([s.containerStatuses[0].restartCount, s.containerStatuses[0].state.running.startedAt], [2, 't1']);
+    const v6 = runningStatus({ ips: { ipv6: 'fd00:19::5' }, hostIPs: { ipv6: 'fd00:18::b' }, startTime: 't0', containers: [c(true), c(false)] }) as Record<string, any>;
+    assert.deepEqual([v6.podIP, v6.podIPs.length, v6.conditions.find((x: any) => x.type === 'Ready').status], ['fd00:19::5', 1, 'False']);
+  });
+
+  it('runs the krouter image as the built executable, with its args, and the env a kubelet gives', () => {
+    assert.equal(imageKind('ghcr.io/example/krouter:0.1.0'), 'krouter');
+    assert.equal(imageKind('krouter-lab/krouter:dev'), 'krouter');
+    assert.equal(imageKind('krouter-lab/pod-server'), 'pod-server');
+    assert.equal(imageKind('example/krouter-ui:1'), 'pod-server');
+    assert.deepEqual(krouterArgv({ name: 'k', args: ['run', '--config=/etc/krouter/config.yaml'] }, '/r/dist/krouter'), ['/r/dist/krouter', 'run', '--config=/etc/krouter/config.yaml']);
+    assert.deepEqual(krouterArgv({ name: 'k' }, '/r/dist/krouter'), ['/r/dist/krouter', 'run']);
+    assert.deepEqual(krouterArgv({ name: 'i', command: ['/bin/sh', '-c', 'true'] }, '/r/dist/krouter'), ['/bin/sh', '-c', 'true']);
+    const agentPod = { metadata: { name: 'krouter-x', namespace: 'kube-system' }, spec: { nodeName: 'node-1' } };
+    const env = containerEnv(
+      { name: 'k', env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }, { name: 'KUBERNETES_SERVICE_HOST', value: '198.18.0.1' }] },
+      agentPod,
+      { host: '198.18.240.1', port: 443 },
+    );
+    assert.deepEqual(env, { KUBERNETES_SERVICE_HOST: '198.18.0.1', KUBERNETES_SERVICE_PORT: '443', KUBERNETES_SERVICE_PORT_HTTPS: '443', NODE_NAME: 'node-1' });
   });
 });

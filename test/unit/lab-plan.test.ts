@@ -1,9 +1,12 @@
 /** The lab's pure parts: address plan, names, topology plan, router and agent configs. */
 import assert from 'node:assert/strict';
 import { labSpecFixture } from '../helpers/lab-spec.ts';
-import { renderNodeConfig } from '../lab/agents.ts';
+import { readFileSync } from 'node:fs';
+import { kubeRouterLabArgs, patchDaemonSet, renderAgentConfig, renderDeployment } from '../lab/deploy.ts';
+import { parseKubeRouterFlags } from '../../core/config/flags.ts';
+import YAML from 'yaml';
 import {
-  apiServerUrls,
+  apiServerUrl,
   clusterCidrs,
   families,
   nodeNames,
@@ -18,7 +21,7 @@ import { renderBirdConfig } from '../lab/router/bird.ts';
 import { renderFrrConfig } from '../lab/router/frr.ts';
 import { routerControlArgv, validateRouterSpec } from '../lab/router/index.ts';
 import { routerModel } from '../lab/router/model.ts';
-import { planTopology } from '../lab/topology.ts';
+import { planNodeTopology, planTopology } from '../lab/topology.ts';
 
 const spec = (family: LabFamily, nodes = 2, extra: Partial<LabSpec> = {}): LabSpec => labSpecFixture(family, nodes, extra);
 
@@ -30,9 +33,9 @@ describe('lab address plan', () => {
     assert.deepEqual(routerUnderlay(spec('dual')), { ipv4: '198.18.0.254', ipv6: 'fd00:18::fe' });
   });
 
-  it('has API server URLs and cluster CIDRs only for enabled families', () => {
-    assert.deepEqual(apiServerUrls(spec('dual')), ['http://198.18.0.1:6443', 'http://[fd00:18::1]:6443']);
-    assert.deepEqual(apiServerUrls(spec('ipv6')), ['http://[fd00:18::1]:6443']);
+  it('has the API server on the primary family and cluster CIDRs only for enabled families', () => {
+    assert.equal(apiServerUrl(spec('dual')), 'https://198.18.0.1:6443');
+    assert.equal(apiServerUrl(spec('ipv6')), 'https://[fd00:18::1]:6443');
     assert.deepEqual(clusterCidrs(spec('ipv4')).pods, { ipv4: '198.19.0.0/16' });
     assert.deepEqual(clusterCidrs(spec('dual')).services, { ipv4: '198.18.240.0/20', ipv6: 'fd00:20::/108' });
     assert.deepEqual(families(spec('dual')), ['ipv4', 'ipv6']);
@@ -72,6 +75,15 @@ describe('lab topology plan', () => {
       const first = s.commands[0]!.join(' ');
       assert.ok(first.includes(s.makes!.name), `${s.title}: first command ${first} makes ${s.makes!.name}`);
     }
+  });
+
+  it("a node's own part (what reboot-node makes again) is the same as its part of the whole plan", () => {
+    const whole = planTopology(spec('dual', 3)).flatMap((s) => s.commands.map((c) => c.join(' ')));
+    const node2 = planNodeTopology(spec('dual', 3), 'node-2').flatMap((s) => s.commands.map((c) => c.join(' ')));
+    assert.ok(node2.length > 0 && node2.every((c) => c.includes('node-2')), node2.join('\n'));
+    const start = whole.indexOf(node2[0]!);
+    assert.deepEqual(whole.slice(start, start + node2.length), node2);
+    assert.throws(() => planNodeTopology(spec('dual', 3), 'node-9'), /unknown lab node/);
   });
 
   it('adds addresses and default routes only of enabled families, IPv6 without DAD', () => {
@@ -119,22 +131,73 @@ describe('lab router configs', () => {
   });
 });
 
-describe('lab agent config', () => {
-  it('points each node at the API server, its own gobgp socket and CNI paths', () => {
-    const c = renderNodeConfig(spec('ipv6', 2), 'node-2') as Record<string, any>;
-    assert.equal(c.nodeName, 'node-2');
+describe('lab agent deployment (deploy/ with lab values)', () => {
+  const example = readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8');
+  const files = () => ({
+    rbac: readFileSync(new URL('../../deploy/rbac.yaml', import.meta.url), 'utf8'),
+    daemonset: readFileSync(new URL('../../deploy/daemonset.yaml', import.meta.url), 'utf8'),
+    config: example,
+  });
+
+  it("takes deploy/config.yaml and sets the lab's families, peers and service ranges; nothing per node", () => {
+    const c = renderAgentConfig(spec('ipv6', 2), example) as Record<string, any>;
     assert.equal(c.families, 'ipv6');
-    assert.deepEqual(c.kubernetes, { master: 'http://[fd00:18::1]:6443' });
-    assert.equal(c.gobgp.socket, '/run/krlab-test/nodes/node-2/gobgp.sock');
-    assert.equal(c.plugins.cni.confPath, '/run/krlab-test/nodes/node-2/cni/net.d/10-kuberouter.conflist');
-    assert.equal(c.plugins.router.routerId, 'generate');
+    assert.equal(c.nodeName, undefined, 'the node name comes from NODE_NAME (the DaemonSet sets it)');
+    assert.deepEqual(c.externalPlugins, []);
     assert.deepEqual(c.plugins.router.peerRouters, [{ address: 'fd00:18::fe', asn: 64513 }]);
+    assert.deepEqual(c.plugins.router.serviceClusterIPRanges, ['fd00:20::/108']);
+    assert.equal(c.plugins.router.routerId, undefined, "the router's own default (the node's IPv4 or a generated id)");
+    assert.equal(c.plugins.cni.confPath, '/etc/cni/net.d/10-kuberouter.conflist', 'the example path; the kubelet maps it per node');
+    assert.equal(c.health.port, 20244);
   });
 
   it('has no peer routers without a router, and no sections of plugins not run', () => {
-    const c = renderNodeConfig(spec('dual', 1, { router: 'none', plugins: { cni: true, router: true, serviceProxy: false, firewall: false } }), 'node-1') as Record<string, any>;
+    const c = renderAgentConfig(spec('dual', 1, { router: 'none', plugins: { cni: true, router: true, serviceProxy: false, firewall: false } }), example) as Record<string, any>;
     assert.deepEqual(c.plugins.router.peerRouters, []);
-    assert.equal(c.plugins.router.routerId, '198.18.0.11');
     assert.deepEqual(Object.keys(c.plugins), ['cni', 'router']);
+  });
+
+  it('patches only the image and the API server address of the DaemonSet', () => {
+    const { docs } = renderDeployment(spec('ipv6', 2), files());
+    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['ServiceAccount/krouter', 'ClusterRole/krouter', 'ClusterRoleBinding/krouter', 'Role/krouter', 'RoleBinding/krouter', 'ConfigMap/krouter-config', 'DaemonSet/krouter']);
+    const ds = docs.find((d) => d.kind === 'DaemonSet')!;
+    const agent = ds.spec.template.spec.containers[0];
+    assert.equal(agent.image, 'krouter-lab/krouter:dev');
+    assert.equal(ds.spec.template.spec.initContainers[0].image, 'krouter-lab/krouter:dev');
+    assert.deepEqual(agent.env.filter((e: { name: string }) => e.name.startsWith('KUBERNETES_')), [
+      { name: 'KUBERNETES_SERVICE_HOST', value: 'fd00:18::1' },
+      { name: 'KUBERNETES_SERVICE_PORT', value: '6443' },
+    ]);
+    assert.ok(agent.env.some((e: { name: string }) => e.name === 'NODE_NAME'), 'the manifest env stays');
+    assert.deepEqual(agent.securityContext, { privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW'] } }, 'the securityContext stays');
+    const unpatched = patchDaemonSet(ds, spec('dual'));
+    assert.equal(unpatched.spec.template.spec.containers[0].env.filter((e: { name: string }) => e.name === 'KUBERNETES_SERVICE_HOST').length, 1, 'patching twice does not duplicate');
+  });
+
+  it("--kube-router-args: kube-router's flags and environment, a tokenFile kubeconfig, no krouter config", () => {
+    const s = spec('dual', 2, { kubeRouterArgs: true, plugins: { cni: true, router: true, serviceProxy: true, firewall: true } });
+    const { docs, configText } = renderDeployment(s, files());
+    assert.equal(configText, '');
+    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['ServiceAccount/krouter', 'ClusterRole/krouter', 'ClusterRoleBinding/krouter', 'Role/krouter', 'RoleBinding/krouter', 'ConfigMap/kube-router-cfg', 'DaemonSet/krouter']);
+    const kubeconfig = YAML.parse(docs.find((d) => d.kind === 'ConfigMap')!.data.kubeconfig);
+    assert.deepEqual(kubeconfig.users, [{ name: 'kube-router', user: { tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token' } }]);
+    assert.equal(kubeconfig.clusters[0].cluster.server, 'https://198.18.0.1:6443');
+    const pod = docs.find((d) => d.kind === 'DaemonSet')!.spec.template.spec;
+    const agent = pod.containers[0];
+    assert.equal(agent.args[0], '--run-router=true', 'no subcommand, as kube-router is started');
+    assert.ok(!agent.args.some((a: string) => a.startsWith('--config')));
+    assert.ok(agent.env.some((e: { name: string; value?: string }) => e.name === 'KUBE_ROUTER_CNI_CONF_FILE' && e.value === '/etc/cni/net.d/10-kuberouter.conflist'));
+    assert.deepEqual(pod.volumes.filter((v: { name: string }) => v.name === 'config'), [], 'no krouter config');
+    assert.ok(agent.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === 'kubeconfig' && m.mountPath === '/var/lib/kube-router'));
+    const flags = parseKubeRouterFlags(kubeRouterLabArgs(s));
+    assert.deepEqual(flags.errors, []);
+    assert.deepEqual(flags.warnings.map((w) => w.split(':')[0]), ['--enable-overlay']);
+    assert.equal(flags.overlay.families, 'dual');
+    assert.deepEqual((flags.overlay as any).plugins.router.peerRouters, [{ address: '198.18.0.254', asn: 64513 }, { address: 'fd00:18::fe', asn: 64513 }]);
+    assert.deepEqual((flags.overlay as any).plugins['service-proxy'].serviceClusterIPRanges, ['198.18.240.0/20', 'fd00:20::/108']);
+    assert.equal((flags.overlay as any).plugins.loadbalancer, undefined, 'no --run-loadbalancer unless asked');
+    const lb = parseKubeRouterFlags(kubeRouterLabArgs({ ...s, plugins: { ...s.plugins, loadbalancer: true } }));
+    assert.deepEqual(lb.errors, []);
+    assert.deepEqual((lb.overlay as any).plugins.loadbalancer, { enabled: true, ipRanges: ['198.18.100.0/24', 'fd00:100::/112'] });
   });
 });

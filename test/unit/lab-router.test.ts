@@ -1,18 +1,20 @@
 /** The lab's router-related pure parts: up options for the router plugin, and the parsers of gobgp, BIRD and FRR output. */
 import assert from 'node:assert/strict';
 import { labSpecFixture } from '../helpers/lab-spec.ts';
-import { renderNodeConfig } from '../lab/agents.ts';
+import { readFileSync } from 'node:fs';
+import { renderAgentConfig } from '../lab/deploy.ts';
 import { parseBirdRoutes, parseFrrRoutes, parseGobgpRib } from '../lab/bgp-inspect.ts';
-import { nodeNames, parseNodeAnnotations, parseRouterConfig } from '../lab/config.ts';
+import { nodeNames, parseLoadBalancerConfig, parseNodeAnnotations, parsePluginConfig, parseRouterConfig } from '../lab/config.ts';
 
 
 describe('lab up options for the router plugin', () => {
   it('--router-config: a JSON object, merged over the lab defaults of plugins.router', () => {
     const routerConfig = parseRouterConfig('{"gracefulRestart":{"enabled":true},"clusterAsn":65000}');
-    const c = renderNodeConfig(labSpecFixture('dual', 2, { routerConfig }), 'node-1') as { plugins: { router: Record<string, unknown> } };
+    const example = readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8');
+    const c = renderAgentConfig(labSpecFixture('dual', 2, { routerConfig }), example) as { plugins: { router: Record<string, unknown> } };
     assert.deepEqual(c.plugins.router.gracefulRestart, { enabled: true });
     assert.equal(c.plugins.router.clusterAsn, 65000);
-    assert.equal(c.plugins.router.routerId, '198.18.0.11', 'lab defaults stay');
+    assert.deepEqual(c.plugins.router.peerRouters, [{ address: '198.18.0.254', asn: 64513 }, { address: 'fd00:18::fe', asn: 64513 }], 'lab defaults stay');
     assert.equal(parseRouterConfig(undefined), undefined);
   });
 
@@ -20,6 +22,35 @@ describe('lab up options for the router plugin', () => {
     assert.throws(() => parseRouterConfig('{nope'), /--router-config: not JSON/);
     assert.throws(() => parseRouterConfig('[1]'), /--router-config: must be a JSON object/);
     assert.throws(() => parseRouterConfig('null'), /--router-config: must be a JSON object/);
+  });
+
+  it('the loadbalancer plugin: off unless asked; its ranges from the address plan (per enabled family), --loadbalancer-config merged over them', () => {
+    const example = readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8');
+    const off = renderAgentConfig(labSpecFixture('dual', 2), example) as { plugins: Record<string, unknown> };
+    assert.equal(off.plugins.loadbalancer, undefined);
+    const plugins = { cni: true, router: true, serviceProxy: true, firewall: false, loadbalancer: true };
+    for (const [family, ranges] of [['ipv4', ['198.18.100.0/24']], ['ipv6', ['fd00:100::/112']], ['dual', ['198.18.100.0/24', 'fd00:100::/112']]] as const) {
+      const c = renderAgentConfig(labSpecFixture(family, 2, { plugins }), example) as { plugins: { loadbalancer: Record<string, unknown> } };
+      assert.deepEqual(c.plugins.loadbalancer, { enabled: true, ipRanges: ranges });
+    }
+    const loadBalancerConfig = parseLoadBalancerConfig('{"defaultClass":false}');
+    const c = renderAgentConfig(labSpecFixture('dual', 2, { plugins, loadBalancerConfig }), example) as { plugins: { loadbalancer: Record<string, unknown> } };
+    assert.deepEqual(c.plugins.loadbalancer, { enabled: true, ipRanges: ['198.18.100.0/24', 'fd00:100::/112'], defaultClass: false });
+    assert.throws(() => parseLoadBalancerConfig('[]'), /--loadbalancer-config: must be a JSON object of plugins.loadbalancer keys/);
+  });
+
+  it('--plugin-config: plugin sections merged over the lab defaults of the plugins that run', () => {
+    const pluginConfig = parsePluginConfig('{"firewall":{"resyncSeconds":5},"service-proxy":{"resyncSeconds":7},"cni":{"mtu":1400}}');
+    const example = readFileSync(new URL('../../deploy/config.yaml', import.meta.url), 'utf8');
+    const spec = labSpecFixture('dual', 2, { pluginConfig });
+    spec.plugins = { cni: false, router: true, serviceProxy: true, firewall: true };
+    const c = renderAgentConfig(spec, example) as { plugins: Record<string, Record<string, unknown>> };
+    assert.deepEqual(c.plugins.firewall, { enabled: true, resyncSeconds: 5 });
+    assert.deepEqual(c.plugins['service-proxy'], { enabled: true, resyncSeconds: 7 });
+    assert.equal(c.plugins.cni, undefined, 'a plugin that does not run gets no section');
+    assert.equal(parsePluginConfig(undefined), undefined);
+    assert.throws(() => parsePluginConfig('{nope'), /--plugin-config: not JSON/);
+    assert.throws(() => parsePluginConfig('{"firewall":1}'), /--plugin-config: must be a JSON object of plugin sections/);
   });
 
   it('--node-annotation NODE:KEY=VALUE, repeatable, per node', () => {

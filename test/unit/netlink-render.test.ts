@@ -64,6 +64,19 @@ describe('netlink render', () => {
     refused({ op: 'link.bridge', name: 'br0', mtu: 10 }, /mtu of br0/);
   });
 
+  it('renders a link MAC (lower case) on link.bridge and link.set, refusing a malformed or group MAC naming the link', () => {
+    assert.equal(line({ op: 'link.bridge', name: 'kube-bridge', mtu: 1450, mac: '02:AB:cd:00:00:01' }), 'link add name kube-bridge address 02:ab:cd:00:00:01 mtu 1450 type bridge');
+    assert.equal(line({ op: 'link.set', name: 'kube-bridge', up: true, mac: '02:ab:cd:00:00:01', mtu: 1450 }), 'link set dev kube-bridge up address 02:ab:cd:00:00:01 mtu 1450');
+    assert.equal(line({ op: 'link.set', name: 'kube-bridge', mac: '0a:00:00:00:00:01' }), 'link set dev kube-bridge address 0a:00:00:00:00:01');
+    refused({ op: 'link.bridge', name: 'br0', mac: '02:ab:cd:00:00' }, /^invalid MAC of br0 "02:ab:cd:00:00": not a MAC address/);
+    refused({ op: 'link.set', name: 'br1', mac: '02-ab-cd-00-00-01' }, /^invalid MAC of br1 .*not a MAC address/);
+    refused({ op: 'link.set', name: 'br1', mac: '02:ab:cd:00:00:0g' }, /invalid MAC of br1/);
+    refused({ op: 'link.set', name: 'br1', mac: '01:00:5e:00:00:01' }, /invalid MAC of br1 .*multicast/);
+    refused({ op: 'link.set', name: 'br1', mac: 'ff:ff:ff:ff:ff:ff' }, /invalid MAC of br1 .*multicast/);
+    refused({ op: 'link.set', name: 'br1', mac: '00:00:00:00:00:00' }, /invalid MAC of br1 .*all-zero/);
+    refused({ op: 'link.set', name: 'br1', mac: 42 as unknown as string }, /invalid MAC of br1 "42"/);
+  });
+
   it('marks ops whose failure makes ip exit', () => {
     assert.equal(renderOp({ op: 'link.set', name: 'va', master: 'br0' }).fatalOnError, true);
     assert.equal(renderOp({ op: 'link.vxlan', name: 'vx0', vni: 1, dev: 'eth0' }).fatalOnError, true);

@@ -15,7 +15,7 @@ class CountingGobgp extends FakeGobgp {
 
 async function setup() {
   const bgp = new CountingGobgp();
-  await bgp.startBgp({ asn: 64512, routerId: '198.18.0.11', families: ['ipv4'] });
+  await bgp.apply({ global: { asn: 64512, routerId: '198.18.0.11', families: ['ipv4'] }, peers: [], paths: [] });
   const netlink = new FakeNetlink({ links: [{ name: 'eth0', up: true }], addresses: [{ dev: 'eth0', family: 'ipv4', cidr: '198.18.0.11/24' }] });
   const config = routerConfigSchema.parse({ enabled: true });
   const kernel = new KernelRouteSync(config, { bgp, netlink }, new MemoryLogger(), () => undefined);

@@ -135,6 +135,14 @@ describe('router model', () => {
       assert.equal(rrClusterId('198.51.0.1'), '198.51.0.1');
     });
 
+    it('ibgp: false (--enable-ibgp=false): no session with any node, reflectors neither; external peers stay', () => {
+      assert.equal(meshPeers(nodes[0]!, nodes, config({ ibgp: false }), ['ipv4', 'ipv6']).length, 0);
+      const rr = [node(1, { annotations: { 'kube-router.io/rr.server': '42' } }), node(2, { annotations: { 'kube-router.io/rr.client': '42' } })];
+      assert.equal(meshPeers(rr[0]!, rr, config({ ibgp: false, nodesFullMesh: false }), ['ipv4']).length, 0);
+      const ext = externalPeers(nodes[0]!, config({ ibgp: false, peerRouters: [{ address: '198.18.0.254', asn: 64513 }] }), ['ipv4']);
+      assert.deepEqual(ext.peers.map((p) => p.address), ['198.18.0.254']);
+    });
+
     it('does not mesh without full mesh or reflectors, nor across ASNs', () => {
       assert.equal(meshPeers(nodes[0]!, nodes, config({ nodesFullMesh: false }), ['ipv4']).length, 0);
       const other = [node(1), node(2, { annotations: { 'kube-router.io/node.asn': '65001' } })];
@@ -228,6 +236,25 @@ describe('router model', () => {
       assert.equal(serviceVipPaths(node(1), [off], [], config({ advertiseClusterIP: true }), ['ipv4']).paths.length, 0);
     });
 
+    it('advertises LoadBalancer ingress IPs of each family only for type LoadBalancer, not ipMode Proxy, not with skiplbips', () => {
+      const lb = (over: Partial<V1Service['spec']> & { annotations?: Record<string, string> } = {}, ingress = [{ ip: '198.18.100.1' }, { ip: 'fd00:100::1' }]): V1Service => ({
+        ...svc({ type: 'LoadBalancer', clusterIP: '198.18.240.10', externalIPs: [], ...over }),
+        status: { loadBalancer: { ingress } },
+      });
+      const cfg = config({ advertiseLoadBalancerIP: true });
+      assert.deepEqual(serviceVipPaths(node(1), [lb()], [], cfg, ['ipv4', 'ipv6']).paths.map((p) => [p.prefix, p.nextHop]), [
+        ['198.18.100.1/32', '198.18.0.11'],
+        ['fd00:100::1/128', 'fd00:18::b'],
+      ]);
+      assert.deepEqual(serviceVipPaths(node(1), [lb()], [], config(), ['ipv4', 'ipv6']).paths, [], 'switched off');
+      // A status left behind by a type change is stale: nothing reaches the nodes for it.
+      assert.deepEqual(serviceVipPaths(node(1), [lb({ type: 'ClusterIP' })], [], cfg, ['ipv4', 'ipv6']).paths, []);
+      const proxied = lb({}, [{ ip: '198.18.100.1', ipMode: 'Proxy' } as never, { ip: 'fd00:100::1' }]);
+      assert.deepEqual(serviceVipPaths(node(1), [proxied], [], cfg, ['ipv4', 'ipv6']).paths.map((p) => p.prefix), ['fd00:100::1/128']);
+      assert.deepEqual(serviceVipPaths(node(1), [lb({ annotations: { 'kube-router.io/service.skiplbips': 'true' } })], [], cfg, ['ipv4', 'ipv6']).paths, []);
+      assert.equal(serviceVipPaths(node(1), [lb({ annotations: { 'kube-router.io/service.skiplbips': 'false' } })], [], cfg, ['ipv4', 'ipv6']).paths.length, 2);
+    });
+
     it('withdraws externalTrafficPolicy Local VIPs without a local ready endpoint', () => {
       const s = svc({ externalTrafficPolicy: 'Local' });
       const cfg = config({ advertiseClusterIP: true });
@@ -311,7 +338,7 @@ describe('router model', () => {
 
 describe('router export policy', () => {
   it('gives external peers exactly the node’s own prefixes of both families, nothing learned', async () => {
-    const { exportPolicy } = await import('../../plugins/router/sync.ts');
+    const { exportPolicy } = await import('../../plugins/router/model/policies.ts');
     assert.equal(exportPolicy([], ['198.19.1.0/24']), undefined);
     assert.deepEqual(exportPolicy(['198.18.0.254', 'fd00:18::fe'], ['198.19.1.0/24', 'fd00:19:0:1::/64']), {
       name: 'krouter-export',
@@ -331,24 +358,39 @@ describe('router export policy', () => {
 });
 
 describe('router status', () => {
-  it('shows peers like gobgp neighbor, per family, and routes as lines', async () => {
-    const { peerRows, routeLines, formatUptime } = await import('../../plugins/router/status.ts');
-    const rows = peerRows(
-      [
+  it('shows each session under every family it carries, with uptime and counts, and routes per family', async () => {
+    const { routerStatus } = await import('../../plugins/router/status.ts');
+    const status = routerStatus({
+      asn: 64512,
+      routerId: '198.18.0.11',
+      families: ['ipv4', 'ipv6'],
+      familyOf: (p) => (p.includes(':') ? 'ipv6' : 'ipv4'),
+      peers: [
         { address: '198.18.0.12', asn: 64512, state: 'established', uptime: 1000, families: { ipv4: { received: 2, accepted: 1, advertised: 1 } } },
-        { address: 'fd00:18::c', asn: 64512, state: 'active', families: { ipv6: { received: 0, accepted: 0, advertised: 0 } } },
+        { address: 'fd00:18::c', asn: 64512, state: 'active', families: { ipv4: { received: 0, accepted: 0, advertised: 0 }, ipv6: { received: 0, accepted: 0, advertised: 0 } } },
       ],
-      ['ipv4', 'ipv6'],
-      1000 + 3723,
-    );
-    assert.deepEqual(rows, [
-      { peer: '198.18.0.12', asn: 64512, state: 'established', uptime: '01:02:03', 'ipv4 received/accepted': '2/1' },
-      { peer: 'fd00:18::c', asn: 64512, state: 'active', uptime: '-', 'ipv6 received/accepted': '0/0' },
-    ]);
-    assert.equal(formatUptime(90061), '1d 01:01:01');
-    assert.deepEqual(routeLines({ ipv4: [{ dst: '198.19.2.0/24', via: '198.18.0.12' }], ipv6: [] }, ['ipv4']), {
-      ipv4: ['198.19.2.0/24 via 198.18.0.12'],
+      paths: [
+        { prefix: '198.19.1.0/24', nextHop: '198.18.0.11' },
+        { prefix: 'fd00:19:0:1::/64', nextHop: 'fd00:18::b' },
+      ],
+      installed: { ipv4: [{ dst: '198.19.3.0/24', via: '198.18.0.13' }, { dst: '198.19.2.0/24', via: '198.18.0.12' }], ipv6: [] },
+      errors: [],
+      nowSeconds: 1000 + 3723,
     });
+    assert.deepEqual(status.families.ipv4!.peers, [
+      { peer: '198.18.0.12', asn: 64512, state: 'established', uptimeSeconds: 3723, received: 2, accepted: 1, advertised: 1 },
+      { peer: 'fd00:18::c', asn: 64512, state: 'active', uptimeSeconds: null, received: 0, accepted: 0, advertised: 0 },
+    ]);
+    assert.deepEqual(status.families.ipv6!.peers.map((p) => p.peer), ['fd00:18::c']);
+    assert.deepEqual(status.families.ipv4!.advertised, [{ prefix: '198.19.1.0/24', nextHop: '198.18.0.11' }]);
+    assert.deepEqual(status.families.ipv6!.advertised, [{ prefix: 'fd00:19:0:1::/64', nextHop: 'fd00:18::b' }]);
+    assert.equal(status.families.ipv4!.routesInstalled, 2);
+    assert.deepEqual(status.families.ipv4!.routes, [
+      { destination: '198.19.2.0/24', via: '198.18.0.12' },
+      { destination: '198.19.3.0/24', via: '198.18.0.13' },
+    ]);
+    assert.deepEqual(status.families.ipv6!.routes, []);
+    assert.deepEqual([status.asn, status.routerId], [64512, '198.18.0.11']);
   });
 });
 

@@ -18,7 +18,7 @@ describe('FakeNetlink', () => {
     assert.match(res.errors[0]!.message, /via fd00::1 is ipv6 but dst 198\.18\.2\.0\/24 is ipv4/);
     assert.match(res.errors[1]!.message, /host bits/);
     assert.match(res.errors[2]!.message, /Cannot find device "missing0"/);
-    assert.deepEqual(await nl.getLink('br0'), { name: 'br0', index: 3, kind: 'bridge', mtu: 1400, up: true });
+    assert.deepEqual(await nl.getLink('br0'), { name: 'br0', index: 3, kind: 'bridge', mtu: 1400, up: true, mac: '02:fa:00:00:00:03' });
     assert.deepEqual(await nl.listAddresses('br0'), [{ dev: 'br0', family: 'ipv4', cidr: '198.18.1.1/24', scope: 'global' }]);
     const v6 = await nl.listRoutes({ family: 'ipv6' });
     assert.deepEqual(v6, [{ dst: 'fd00:2::/64', via: 'fd00::1', dev: 'eth0', protocol: 201 }]);
@@ -51,6 +51,37 @@ describe('FakeNetlink', () => {
     assert.deepEqual([...nl.links.keys()], ['lo']);
     assert.deepEqual(nl.addresses, []);
     assert.deepEqual(nl.routes, []);
+  });
+
+  it('lends a bridge without a MAC of its own its lowest port MAC, as Linux does; a set MAC stays', async () => {
+    const nl = new FakeNetlink();
+    await nl.apply([
+      { op: 'link.bridge', name: 'br0' },
+      { op: 'link.bridge', name: 'br1', mac: '02:00:00:00:0B:01' },
+      { op: 'link.veth', name: 'a0', peer: 'a1' },
+      { op: 'link.veth', name: 'b0', peer: 'b1' },
+      { op: 'link.set', name: 'a0', master: 'br0' },
+      { op: 'link.set', name: 'b0', master: 'br0' },
+    ]);
+    const mac = async (name: string) => (await nl.getLink(name))!.mac;
+    assert.equal(await mac('br1'), '02:00:00:00:0b:01', 'given at creation, lower case');
+    assert.equal(await mac('br0'), await mac('a0'), 'lowest port MAC');
+    await nl.apply([{ op: 'link.delete', name: 'a1' }]);
+    assert.equal(await mac('br0'), await mac('b0'), 'follows the ports: the lowest one left');
+    await nl.apply([{ op: 'link.set', name: 'b0', master: null }]);
+    assert.equal(await mac('br0'), '00:00:00:00:00:00', 'no ports: all zeros');
+    await nl.apply([
+      { op: 'link.set', name: 'br0', mac: '02:00:00:00:0b:00' },
+      { op: 'link.set', name: 'b0', master: 'br0' },
+      { op: 'link.set', name: 'b0', master: null },
+    ]);
+    assert.equal(await mac('br0'), '02:00:00:00:0b:00', 'set explicitly: no longer follows the ports');
+    for (const [name, m] of [['b0', 'not-a-mac'], ['br0', '01:00:5e:00:00:01']]) {
+      const r = await nl.apply([{ op: 'link.set', name: name!, mac: m! }]);
+      assert.equal(r.ok, false, `${m} refused`);
+    }
+    assert.equal((await nl.apply([{ op: 'link.bridge', name: 'br2', mac: 'zz' }])).ok, false);
+    assert.equal(await nl.getLink('br2'), undefined);
   });
 
   it('has per-link sysctls only while the link exists', async () => {

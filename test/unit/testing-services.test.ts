@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createReconciler, type BgpEvent, type Change, type V1Node } from '@krouter/sdk';
+import { createReconciler, type BgpEvent, type Change, type Family, type V1Node } from '@krouter/sdk';
 import {
   createTestContext,
   FakeExec,
@@ -35,22 +35,48 @@ describe('FakeNftables', () => {
 describe('FakeGobgp', () => {
   it('derives the family from the prefix and rejects a mismatched next hop', async () => {
     const bgp = new FakeGobgp();
-    await assert.rejects(bgp.addPath({ prefix: '198.18.1.0/24', nextHop: '198.18.0.1' }), /not started/);
-    await bgp.startBgp({ asn: 64512, routerId: '198.18.0.1', families: ['ipv4', 'ipv6'] });
+    const global = { asn: 64512, routerId: '198.18.0.1', families: ['ipv4', 'ipv6'] as Family[] };
     const events: BgpEvent[] = [];
     bgp.watch((e) => events.push(e));
-    await bgp.addPath({ prefix: 'fd00:1::/64', nextHop: 'fd00::1' });
-    await assert.rejects(bgp.addPath({ prefix: 'fd00:2::/64', nextHop: '198.18.0.1' }), /next hop 198\.18\.0\.1 is ipv4, prefix is ipv6/);
+    const result = await bgp.apply({
+      global,
+      peers: [],
+      paths: [
+        { prefix: 'fd00:1::/64', nextHop: 'fd00::1' },
+        { prefix: 'fd00:2::/64', nextHop: '198.18.0.1' },
+      ],
+    });
+    assert.equal(result.rejected.length, 1);
+    assert.match(result.rejected[0]!.message, /next hop 198\.18\.0\.1 is ipv4, prefix is ipv6/);
+    assert.equal(result.rejected[0]!.kind, 'invalid');
     assert.deepEqual((await bgp.listPaths('ipv6', 'local')).map((r) => r.prefix), ['fd00:1::/64']);
     assert.deepEqual(await bgp.listPaths('ipv4', 'local'), []);
-    await bgp.deletePath({ prefix: 'fd00:1::/64' });
+    await bgp.apply({ global, peers: [], paths: [] });
     assert.deepEqual(events.map((e) => e.type), ['best', 'withdraw']);
+  });
+
+  it('applies only the difference of a desired state', async () => {
+    const bgp = new FakeGobgp();
+    const desired = {
+      global: { asn: 64512, routerId: '198.18.0.1', families: ['ipv4'] as Family[] },
+      peers: [{ address: '198.18.0.2', asn: 64513, families: ['ipv4'] as Family[] }],
+      paths: [{ prefix: '198.18.10.0/24', nextHop: '198.18.0.1' }],
+    };
+    await bgp.apply(desired);
+    const after = { ...bgp.calls };
+    await bgp.apply(structuredClone(desired));
+    assert.deepEqual(bgp.calls, after, 'the same state twice changes nothing');
+    await bgp.apply({ ...desired, peers: [{ ...desired.peers[0]!, description: 'x' }] });
+    assert.deepEqual(bgp.calls, { ...after, updatePeer: 1 });
   });
 
   it('simulates learned routes and peer state changes', async () => {
     const bgp = new FakeGobgp();
-    await bgp.startBgp({ asn: 64512, routerId: '198.18.0.1', families: ['ipv4'] });
-    await bgp.addPeer({ address: '198.18.0.2', asn: 64513, families: ['ipv4'] });
+    await bgp.apply({
+      global: { asn: 64512, routerId: '198.18.0.1', families: ['ipv4'] },
+      peers: [{ address: '198.18.0.2', asn: 64513, families: ['ipv4'] }],
+      paths: [],
+    });
     const events: BgpEvent[] = [];
     const off = bgp.watch((e) => events.push(e));
     bgp.setPeerState('198.18.0.2', 'established');

@@ -146,3 +146,6 @@ export class GobgpClient {
     this.client.close();
   }
 }
+
+/** What the service needs of gobgpd's API (a fake gobgpd implements it in unit tests). */
+export type GobgpApi = Pick<GobgpClient, 'unary' | 'collect' | 'stream' | 'close'>;

@@ -8,7 +8,8 @@
  * IPv4 RIB (kube-router's bug), so a next hop of the other family is refused
  * here instead of being passed on.
  */
-import { parseCidr, parseIP, type BgpGlobal, type BgpPath, type BgpPeer, type BgpPeerState, type BgpPeerStateName, type BgpRoute, type Family } from '@krouter/sdk';
+import { createHash } from 'node:crypto';
+import { nextHopMayCarry, parseCidr, parseIP, type BgpGlobal, type BgpPath, type BgpPeer, type BgpPeerState, type BgpPeerStateName, type BgpRoute, type Family } from '@krouter/sdk';
 
 const TYPE_PREFIX = 'type.googleapis.com/apipb.';
 
@@ -152,8 +153,8 @@ export function encodePath(path: BgpPath): EncodedPath {
   if (typeof path.nextHop !== 'string') throw new BgpInputError(what, 'nextHop is required');
   const nh = wrapAddressError(`${what}: next hop`, () => parseIP(path.nextHop));
   // RFC 8950: an IPv4 prefix may carry an IPv6 next hop, when the caller asks for it.
-  const extended = cidr.family === 'ipv4' && nh.family === 'ipv6' && path.extendedNexthop === true;
-  if (nh.family !== cidr.family && !extended) {
+  const extended = nh.family !== cidr.family;
+  if (!nextHopMayCarry(nh.family, cidr.family, { extendedNexthop: path.extendedNexthop === true })) {
     throw new BgpInputError(
       what,
       `next hop ${path.nextHop} is ${nh.family} but the prefix is ${cidr.family}; a path's next hop must be of the prefix's family`,
@@ -188,11 +189,6 @@ export function encodePath(path: BgpPath): EncodedPath {
     pattrs.push(any('CommunitiesAttribute', { communities }));
   }
   return { family: cidr.family, prefix: cidr.text, path: { family, nlri, pattrs } };
-}
-
-/** True when two paths would produce the same gobgp path. */
-export function samePath(a: BgpPath, b: BgpPath): boolean {
-  return JSON.stringify(encodePath(a).path) === JSON.stringify(encodePath(b).path);
 }
 
 function nonNil(s: unknown): string | undefined {
@@ -376,8 +372,13 @@ export function encodePeer(peer: BgpPeer, opts: { localRestarting?: boolean } = 
 }
 
 /** A canonical text of a peer's config, to tell whether addPeer must update. */
+/**
+ * A peer's canonical config, hashed: fingerprints are compared and recorded
+ * in `<socket>.state.json`, and the peer's password must not be written there.
+ */
 export function peerFingerprint(peer: BgpPeer): string {
-  return JSON.stringify([encodePeer(peer), Boolean(peer.nextHopSelf), Boolean(peer.extendedNexthop)]);
+  const canonical = JSON.stringify([encodePeer(peer), Boolean(peer.nextHopSelf), Boolean(peer.extendedNexthop)]);
+  return createHash('sha256').update(canonical).digest('hex');
 }
 
 const STATE_NAMES: Record<string, BgpPeerStateName> = {

@@ -1,25 +1,28 @@
 /**
  * The Gobgp core service: BGP through a supervised gobgpd, driven over gRPC
- * on a unix socket. It keeps the desired state (global, peers, paths,
- * policies) and replays all of it after every (re)start of gobgpd, so a
- * crashed gobgpd comes back with the same sessions and originated paths.
+ * on a unix socket, declaratively. `apply` takes the caller's whole desired
+ * state; the service keeps it and a record of what gobgpd holds, and sends
+ * only the difference (desired.ts diffs, sender.ts sends).
  *
- * A gobgpd left running by a previous agent is adopted, not restarted: the
- * replay then only changes what differs (sessions and advertisements stay
- * up), and what the old gobgpd holds beyond the desired state is exposed
- * (listPeers, listPaths) and removable (deletePeer, deletePath) so the
- * caller can clear its own leftovers.
+ * The same diff covers the three ways gobgpd can differ from the desired
+ * state: a sync changed the desired state; gobgpd restarted and holds
+ * nothing (the whole state is replayed); a gobgpd left running by a previous
+ * agent is adopted (adoption.ts reads what it holds, so sessions and
+ * advertisements that stay desired are never touched, and leftovers go).
+ *
+ * Modules: desired.ts (store + diff, pure), sender.ts (plan -> RPCs),
+ * adoption.ts (what a running gobgpd holds, the applied record),
+ * supervisor.ts (the gobgpd process), watch.ts (the event stream),
+ * bmp-station.ts + bmp-decode.ts (best paths from gobgpd's BMP Loc-RIB feed).
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import path from 'node:path';
 import {
   ALL_FAMILIES,
+  perFamily,
+  type BgpApplyResult,
+  type BgpDesiredState,
   type BgpEvent,
-  type BgpGlobal,
-  type BgpPath,
-  type BgpPeer,
   type BgpPeerState,
-  type BgpPolicy,
   type BgpRoute,
   type Counter,
   type Family,
@@ -28,30 +31,31 @@ import {
   type Logger,
   type Metrics,
   type RibTable,
+  parseCidr,
   parseIP,
 } from '@krouter/sdk';
-import { GobgpClient, GobgpRpcError, type WatchHandle } from './client.ts';
-import {
-  BgpInputError,
-  decodePath,
-  decodePeerState,
-  encodeGlobal,
-  encodePath,
-  encodePeer,
-  familyToApi,
-  localPathMatches,
-  pathKey,
-  peerFingerprint,
-} from './encode.ts';
-import { globalAssignment, renderPolicies, type PolicyDirection } from './policy.ts';
-import { GobgpdSupervisor, type ReadyInfo } from './supervisor.ts';
-import { decodeListPathRoutes, decodeWatchTableEvent } from './wire.ts';
-
-/** A WatchEvent message: the routes of a table event, or any other event decoded generically. */
-type WatchItem = { routes: BgpRoute[]; other?: undefined } | { routes?: undefined; other: Record<string, any> };
+import type { BmpUpdate } from './bmp-decode.ts';
+import { BMP_HOST, BmpStation } from './bmp-station.ts';
+import { AppliedRecordFile, readHeld, runningGlobal } from './adoption.ts';
+import { GobgpClient, type GobgpApi } from './client.ts';
+import { diffState, emptyPlan, emptyState, normalizeDesired, type BgpState } from './desired.ts';
+import { BgpInputError, decodePeerState, familyToApi } from './encode.ts';
+import { isConnectionError, PlanSender, type SendReport } from './sender.ts';
+import { registerSecret, scrubSecrets } from '../secrets.ts';
+import { securePrivateDir } from './socket-dir.ts';
+import { GobgpdSupervisor, type ReadyInfo, type SupervisorOptions } from './supervisor.ts';
+import { BgpWatch, PEER_STATE_VALUES } from './watch.ts';
+import { decodeListPathRoutes } from './wire.ts';
 
 export { GobgpRpcError } from './client.ts';
 export { BgpInputError } from './encode.ts';
+
+/** What the service needs of a gobgpd supervisor (unit tests pass a fake). */
+export interface GobgpdProcess {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly pid: number | undefined;
+}
 
 export interface GobgpServiceOptions {
   logger: Logger;
@@ -63,67 +67,43 @@ export interface GobgpServiceOptions {
   /** Run gobgpd inside this named network namespace. */
   netns?: string;
   /**
-   * Accepted for the service contract; gobgpd is configured wholly through its
-   * API (the desired state is replayed on every start), so no file is written.
+   * Make the socket's directory private (0700, see socket-dir.ts) now, so
+   * that an unusable directory stops the agent at start rather than at the
+   * first apply. The supervisor checks it again before each start.
    */
-  configDir?: string;
+  prepareSocketDir?: boolean;
   /** Deadline of each unary RPC. */
   rpcTimeoutMs?: number;
   /** First restart delay after gobgpd exits unexpectedly (doubles up to 30 s). */
   restartBackoffMs?: number;
+  /** gobgpd's API; default a gRPC client on `socketPath`. */
+  client?: GobgpApi;
+  /** The gobgpd process; default a GobgpdSupervisor. */
+  supervisor?: (opts: SupervisorOptions) => GobgpdProcess;
+  /**
+   * How best paths reach the caller: 'bmp' (gobgpd's BMP Loc-RIB feed to a
+   * loopback station; gobgpd must share the agent's network namespace) or
+   * 'watch' (gRPC WatchEvent, whose IPv6 paths cost gobgpd ~30 KB each to
+   * marshal). Default 'bmp', or 'watch' with `netns` or a given `client`.
+   */
+  bestPathFeed?: 'bmp' | 'watch';
 }
 
 const TABLE_TYPES: Record<RibTable, string> = { global: 'GLOBAL', local: 'LOCAL', 'adj-in': 'ADJ_IN', 'adj-out': 'ADJ_OUT' };
 
-const PEER_STATE_VALUES: Record<BgpPeerState['state'], number> = {
-  unknown: 0,
-  idle: 1,
-  connect: 2,
-  active: 3,
-  opensent: 4,
-  openconfirm: 5,
-  established: 6,
-};
-
-/**
- * `<socket>.state.json`: the fingerprints of the global config and peers as
- * applied to the running gobgpd, so that an adopting service can tell an
- * unchanged peer from a changed one (gobgpd's ListPeer shows its defaults,
- * not what was asked for).
- */
-interface AppliedState {
-  global?: string;
-  peers: Record<string, string>;
-}
-
-/** gRPC codes that mean "gobgpd is not there right now", not "gobgpd refused this". */
-function isConnectionError(e: unknown): boolean {
-  const code = (e as GobgpRpcError)?.code;
-  return code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED || code === grpc.status.CANCELLED;
-}
-
 export class GobgpService implements Gobgp {
   private readonly log: Logger;
-  private readonly client: GobgpClient;
-  private supervisor?: GobgpdSupervisor;
+  private readonly client: GobgpApi;
+  private readonly record: AppliedRecordFile;
+  private readonly events: BgpWatch;
+  private supervisor?: GobgpdProcess;
 
-  // Desired state, replayed after every gobgpd start.
-  private global?: BgpGlobal;
-  private globalFingerprint?: string;
-  private readonly peers = new Map<string, { peer: BgpPeer; fingerprint: string }>();
-  private readonly paths = new Map<string, BgpPath>();
-  private policies: Partial<Record<PolicyDirection, BgpPolicy>> = {};
-
-  /**
-   * What an adopted gobgpd held beyond the desired state when adopted: peers
-   * (address -> applied fingerprint, '' when unknown) and local paths. addPeer
-   * and addPath of an identical object send nothing; deletePeer and deletePath
-   * remove them from gobgpd.
-   */
-  private readonly leftoverPeers = new Map<string, string>();
-  private readonly leftoverPaths = new Map<string, Record<string, any>>();
-  /** Fingerprints of the peers as applied to gobgpd (persisted beside the socket). */
-  private readonly appliedPeers = new Map<string, string>();
+  /** The caller's desired state, as of its last apply. */
+  private desired: BgpState = emptyState();
+  /** What gobgpd holds, as far as the service knows: every RPC that succeeded. */
+  private held: BgpState = emptyState();
+  /** Objects gobgpd refused during the last replay, reported by the apply that started gobgpd. */
+  private replayReport: SendReport = { rejected: [], sent: 0 };
   /**
    * Until then, peers are added with graceful restart's restarting state (R
    * and forwarding-state bits in OPEN): a fresh gobgpd while the kernel still
@@ -131,22 +111,28 @@ export class GobgpService implements Gobgp {
    * routes and wait for our End-of-RIB instead of flushing them.
    */
   private localRestartingUntil = 0;
-  private readonly listeners = new Set<(event: BgpEvent) => void>();
-  private watchHandle?: WatchHandle;
-  private watchGeneration = 0;
-  private watchRetry?: NodeJS.Timeout;
   private isReady = false;
   private closed = false;
-  /** Serialises API mutations and replays so they never interleave. */
+  /** Serialises applies and replays so they never interleave. */
   private chain: Promise<unknown> = Promise.resolve();
 
+  /** Receives gobgpd's Loc-RIB feed (undefined: best paths come over the gRPC watch). */
+  private readonly bmp?: BmpStation;
+  /** Prefixes this node originates: the feed does not mark local paths, this does. */
+  private ownPrefixes = new Set<string>();
   private readonly restarts: Counter;
   private readonly peerStateGauge: Gauge;
   private readonly originatedGauge: Gauge;
 
   constructor(private readonly opts: GobgpServiceOptions) {
     this.log = opts.logger.child({ service: 'gobgp' });
-    this.client = new GobgpClient(opts.socketPath, opts.rpcTimeoutMs ?? 10_000);
+    if (opts.prepareSocketDir) {
+      const dir = path.dirname(opts.socketPath);
+      const done = securePrivateDir(dir);
+      if (done === 'tightened') this.log.warn('gobgp socket directory was open to others; set to 0700', { dir });
+    }
+    this.client = opts.client ?? new GobgpClient(opts.socketPath, opts.rpcTimeoutMs ?? 10_000);
+    this.record = new AppliedRecordFile(`${opts.socketPath}.state.json`, this.log);
     this.restarts = opts.metrics.counter({ name: 'gobgpd_restarts_total', help: 'gobgpd restarts after an unexpected exit' });
     this.peerStateGauge = opts.metrics.gauge({
       name: 'bgp_peer_state',
@@ -155,6 +141,56 @@ export class GobgpService implements Gobgp {
     });
     this.originatedGauge = opts.metrics.gauge({ name: 'bgp_paths_originated', help: 'Paths this node originates, per family', labelNames: ['family'] });
     for (const f of ALL_FAMILIES) this.originatedGauge.set({ family: f }, 0);
+    this.events = new BgpWatch(this.client, this.log, this.peerStateGauge, () => this.isReady && !this.closed);
+    const feed = opts.bestPathFeed ?? (opts.netns || opts.client ? 'watch' : 'bmp');
+    if (feed === 'bmp') {
+      this.bmp = new BmpStation(this.log, {
+        gobgpdPid: () => this.supervisor?.pid,
+        onUpdate: (update) => this.emitFeed(update),
+        onResumed: () => this.events.emit({ type: 'watch-restarted' }),
+      });
+    }
+  }
+
+  /** Best paths of the BMP feed as the same events the gRPC watch gives. */
+  private emitFeed(update: BmpUpdate): void {
+    for (const w of update.withdrawn) {
+      this.events.emit({ type: 'withdraw', route: { ...w, nextHop: '', asPath: [], communities: [], best: false, withdrawal: true } });
+    }
+    for (const a of update.announced) {
+      // Loc-RIB paths name no peer: the next hop stands for it; a path we originate has none, as on the watch.
+      const source = this.ownPrefixes.has(a.prefix) ? undefined : a.nextHop;
+      this.events.emit({ type: 'best', route: { ...a, best: true, ...(source ? { source } : {}) } });
+    }
+  }
+
+  /**
+   * Points gobgpd's BMP Loc-RIB feed at this agent's station (an adopted
+   * gobgpd's feed still names the previous agent's port: replaced). False
+   * when the feed is off or gobgpd refused it: the gRPC watch carries best paths.
+   */
+  private async connectBmpFeed(): Promise<boolean> {
+    if (!this.bmp) return false;
+    try {
+      const port = await this.bmp.listen();
+      const stations = await this.client.collect<{ station?: { conf?: { address?: string; port?: number } } }>('ListBmp', {});
+      let ours = false;
+      for (const { station } of stations) {
+        const address = station?.conf?.address ?? '';
+        const stationPort = Number(station?.conf?.port ?? 0);
+        if (address === BMP_HOST && stationPort === port) ours = true;
+        else await this.client.unary('DeleteBmp', { address, port: stationPort });
+      }
+      if (!ours) await this.client.unary('AddBmp', { address: BMP_HOST, port, policy: 'LOCAL', StatisticsTimeout: 0, SysName: 'krouter' });
+      return true;
+    } catch (e) {
+      this.log.warn('gobgpd BMP feed unavailable; best paths come over the gRPC watch', { error: (e as Error).message });
+      return false;
+    }
+  }
+
+  private async startEvents(): Promise<void> {
+    this.events.start({ bestPaths: !(await this.connectBmpFeed()) });
   }
 
   get ready(): boolean {
@@ -172,353 +208,183 @@ export class GobgpService implements Gobgp {
     return run;
   }
 
-  private emit(event: BgpEvent): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(event);
-      } catch (e) {
-        this.log.error('bgp event listener threw', { error: (e as Error).message, event: event.type });
-      }
-    }
-  }
-
   private updateOriginatedGauge(): void {
-    const counts: Record<Family, number> = { ipv4: 0, ipv6: 0 };
-    for (const key of this.paths.keys()) counts[pathKey({ prefix: key }).family]++;
+    const counts = perFamily(() => 0);
+    const own = new Set<string>();
+    for (const p of this.desired.paths.values()) {
+      counts[p.encoded.family]++;
+      own.add(parseCidr(p.path.prefix, undefined, { allowHostBits: true }).text);
+    }
+    this.ownPrefixes = own;
     for (const f of ALL_FAMILIES) this.originatedGauge.set({ family: f }, counts[f]);
   }
 
   // -------------------------------------------------------------------------
-  // Lifecycle
+  // The one mutation
 
-  async startBgp(global: BgpGlobal): Promise<void> {
+  async apply(desired: BgpDesiredState): Promise<BgpApplyResult> {
     if (this.closed) throw new Error('gobgp service is closed');
-    const encoded = encodeGlobal(global);
-    const fingerprint = JSON.stringify(encoded);
+    // Passwords never reach a log line or a rejection message, whoever echoes them (gobgpd included).
+    for (const peer of desired.peers ?? []) registerSecret(peer?.password);
+    let result: BgpApplyResult;
+    try {
+      result = await this.applyDesired(desired);
+    } catch (e) {
+      if (e instanceof Error) e.message = scrubSecrets(e.message);
+      throw e;
+    }
+    return { rejected: result.rejected.map((r) => ({ ...r, message: scrubSecrets(r.message) })) };
+  }
+
+  private async applyDesired(desired: BgpDesiredState): Promise<BgpApplyResult> {
+    const { state, rejected } = normalizeDesired(desired); // throws on a bad global config or policy
     return this.serial(async () => {
-      if (this.supervisor && this.globalFingerprint === fingerprint) return;
-      const previous = this.global;
-      this.global = { ...global };
-      this.globalFingerprint = fingerprint;
+      const previous = this.desired;
+      this.desired = state;
+      this.updateOriginatedGauge();
+      if (!state.global) {
+        await this.stopGobgpd();
+        return { rejected };
+      }
       if (!this.supervisor) {
-        const sup: GobgpdSupervisor = new GobgpdSupervisor({
-          logger: this.log,
-          socketPath: this.opts.socketPath,
-          binary: this.opts.gobgpdBinary,
-          netns: this.opts.netns,
-          minBackoffMs: this.opts.restartBackoffMs ?? 500,
-          probe: async () => {
-            await this.client.unary('GetBgp', {}, 1000);
-          },
-          // Runs inside the serial chain only for the first start; restarts
-          // queue behind whatever call is in flight.
-          onReady: (info) =>
-            info.restart ? this.serial(() => (this.supervisor === sup ? this.replay(info) : Promise.resolve())) : this.replay(info),
-          onExit: () => {
-            this.isReady = false;
-            this.restarts.inc();
-            this.stopWatch();
-          },
-        });
-        this.supervisor = sup;
         try {
-          await sup.start();
+          await this.startGobgpd(); // its replay applies the desired state
         } catch (e) {
-          this.supervisor = undefined;
-          this.global = previous;
-          this.globalFingerprint = previous ? JSON.stringify(encodeGlobal(previous)) : undefined;
+          this.desired = previous;
+          this.updateOriginatedGauge();
           throw e;
         }
-        return;
+        return { rejected: [...rejected, ...this.replayReport.rejected] };
       }
-      // The global config of a running gobgpd cannot change in place: stop BGP and replay everything.
-      this.log.info('bgp global config changed; restarting BGP', { asn: global.asn, routerId: global.routerId });
-      this.isReady = false;
-      this.stopWatch();
-      await this.client.unary('StopBgp', {}).catch((e) => {
-        if (!isConnectionError(e)) throw e;
-      });
-      this.leftoverPeers.clear();
-      this.leftoverPaths.clear();
-      this.appliedPeers.clear();
-      await this.replay({ pid: this.supervisor.pid ?? 0, restart: false, adopted: false, previousState: false });
+      // While gobgpd is down or restarting, the desired state alone changes and the replay applies it.
+      if (!this.isReady) return { rejected };
+      const report = await this.reconcile();
+      return { rejected: [...rejected, ...report.rejected] };
     });
   }
 
-  /** Stops gobgpd. The desired peers, paths and policies are kept for a later startBgp. */
-  async stopBgp(): Promise<void> {
-    return this.serial(async () => {
+  /** Sends the difference between what gobgpd holds and the desired state. */
+  private async reconcile(): Promise<SendReport> {
+    const plan = diffState(this.held, this.desired);
+    if (emptyPlan(plan)) return { rejected: [], sent: 0 };
+    const restart = plan.global === 'restart';
+    if (restart) {
+      this.log.info('bgp global config changed; restarting BGP', { asn: this.desired.global?.global.asn, routerId: this.desired.global?.global.routerId });
       this.isReady = false;
-      this.stopWatch();
-      const sup = this.supervisor;
+      this.events.stop();
+    }
+    // A removed peer's session is gone with it.
+    for (const address of plan.deletePeers) this.peerStateGauge.set({ peer: address }, 0);
+    try {
+      return await this.sender().send(plan, this.held, this.desired);
+    } catch (e) {
+      if (!isConnectionError(e)) throw e;
+      this.log.warn('gobgpd unreachable; the desired state is applied when it is back', { error: (e as Error).message });
+      return { rejected: [], sent: 0 };
+    } finally {
+      this.record.write(this.held);
+      if (restart) {
+        this.isReady = true;
+        await this.startEvents();
+        this.events.emit({ type: 'restarted' });
+      }
+    }
+  }
+
+  private sender(): PlanSender {
+    return new PlanSender({ client: this.client, log: this.log, localRestarting: () => Date.now() < this.localRestartingUntil });
+  }
+
+  // -------------------------------------------------------------------------
+  // gobgpd's lifecycle
+
+  private async startGobgpd(): Promise<void> {
+    const options: SupervisorOptions = {
+      logger: this.log,
+      socketPath: this.opts.socketPath,
+      binary: this.opts.gobgpdBinary,
+      netns: this.opts.netns,
+      minBackoffMs: this.opts.restartBackoffMs ?? 500,
+      probe: async () => {
+        await this.client.unary('GetBgp', {}, 1000);
+      },
+      // Runs inside the serial chain only for the first start; restarts
+      // queue behind whatever apply is in flight.
+      onReady: (info) => (info.restart ? this.serial(() => (this.supervisor === sup ? this.replay(info) : Promise.resolve())) : this.replay(info)),
+      onExit: () => {
+        this.isReady = false;
+        this.restarts.inc();
+        this.events.stop();
+      },
+    };
+    const sup = (this.opts.supervisor ?? ((o) => new GobgpdSupervisor(o)))(options);
+    this.supervisor = sup;
+    try {
+      await sup.start();
+    } catch (e) {
       this.supervisor = undefined;
-      this.global = undefined;
-      this.globalFingerprint = undefined;
-      this.leftoverPeers.clear();
-      this.leftoverPaths.clear();
-      this.appliedPeers.clear();
-      if (sup) await sup.stop();
-      rmSync(this.stateFile, { force: true });
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.stopBgp();
-    this.listeners.clear();
-    this.client.close();
-  }
-
-  private get stateFile(): string {
-    return `${this.opts.socketPath}.state.json`;
-  }
-
-  private readState(): AppliedState {
-    try {
-      const parsed = JSON.parse(readFileSync(this.stateFile, 'utf8')) as Partial<AppliedState>;
-      return { global: typeof parsed.global === 'string' ? parsed.global : undefined, peers: { ...(parsed.peers ?? {}) } };
-    } catch {
-      return { peers: {} };
-    }
-  }
-
-  /** Records what gobgpd now runs with, for a later agent that adopts it. */
-  private writeState(): void {
-    const state: AppliedState = { global: this.globalFingerprint, peers: Object.fromEntries([...this.leftoverPeers, ...this.appliedPeers]) };
-    try {
-      const tmp = `${this.stateFile}.tmp`;
-      writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
-      renameSync(tmp, this.stateFile);
-    } catch (e) {
-      this.log.warn('cannot record the applied BGP state', { file: this.stateFile, error: (e as Error).message });
-    }
-  }
-
-  private encodePeerNow(peer: BgpPeer): Record<string, unknown> {
-    return encodePeer(peer, { localRestarting: Date.now() < this.localRestartingUntil });
-  }
-
-  /**
-   * Whether a running gobgpd's global config is the desired one: GetBgp shows
-   * ASN, router ID and listeners; families and graceful restart are compared
-   * through the fingerprint recorded by the agent that configured it.
-   */
-  private async runningGlobalMatches(): Promise<'none' | 'same' | 'different'> {
-    const res = await this.client.unary<{ global?: Record<string, any> }>('GetBgp', {});
-    const running = res.global;
-    if (!running || !Number(running.asn)) return 'none';
-    const want = encodeGlobal(this.global!);
-    // gobgpd fills in its default listeners when none are given.
-    const sorted = (a: unknown) => {
-      const list = (a as string[] | undefined) ?? [];
-      return (list.length ? [...list] : ['0.0.0.0', '::']).sort().join(',');
-    };
-    const recorded = this.readState().global;
-    const same =
-      Number(running.asn) === want.asn &&
-      running.router_id === want.router_id &&
-      Number(running.listen_port) === want.listen_port &&
-      sorted(running.listen_addresses) === sorted(want.listen_addresses) &&
-      (recorded === undefined || recorded === this.globalFingerprint);
-    return same ? 'same' : 'different';
-  }
-
-  /** Remembers what an adopted gobgpd holds, so the desired state is applied as a difference. */
-  private async snapshotLeftovers(): Promise<void> {
-    this.leftoverPeers.clear();
-    this.leftoverPaths.clear();
-    this.appliedPeers.clear();
-    const recorded = this.readState().peers;
-    const peers = await this.client.collect<{ peer: Record<string, unknown> }>('ListPeer', {});
-    for (const { peer } of peers) {
-      const address = decodePeerState(peer).address;
-      if (address) this.leftoverPeers.set(address, recorded[address] ?? '');
-    }
-    for (const family of new Set(this.global?.families ?? [])) {
-      const items = await this.client.collect<{ destination: Record<string, any> }>('ListPath', {
-        table_type: 'GLOBAL',
-        name: '',
-        family: familyToApi(family),
-      });
-      for (const { destination } of items) {
-        for (const p of (destination?.paths ?? []) as Array<Record<string, any>>) {
-          const route = decodePath(p);
-          if (route && route.source === undefined && !route.withdrawal) this.leftoverPaths.set(pathKey(route).prefix, p);
-        }
-      }
-    }
-  }
-
-  /**
-   * Brings gobgpd to the desired state: all of it on a fresh gobgpd, only
-   * the differences on an adopted one. Paths go in before peers, so that a
-   * session that comes up during the replay already gets the whole table
-   * (an empty table then End-of-RIB would make a graceful-restart helper
-   * flush our routes). One bad object is logged and skipped; a lost
-   * connection aborts (the supervisor restarts gobgpd and replays again).
-   */
-  private async replay(info: ReadyInfo): Promise<void | 'replace'> {
-    const global = this.global;
-    if (!global) return;
-    if (info.adopted) {
-      const running = await this.runningGlobalMatches();
-      if (running === 'different') return 'replace';
-      if (running === 'none') await this.client.unary('StartBgp', { global: encodeGlobal(global) });
-      await this.snapshotLeftovers();
-      this.localRestartingUntil = 0;
-    } else {
-      this.leftoverPeers.clear();
-      this.leftoverPaths.clear();
-      this.appliedPeers.clear();
-      this.localRestartingUntil = info.previousState && global.gracefulRestart?.enabled ? Date.now() + (global.gracefulRestart.restartTime ?? 120) * 1000 : 0;
-      await this.client.unary('StartBgp', { global: encodeGlobal(global) });
-    }
-    const step = async (what: string, fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (e) {
-        if (isConnectionError(e)) throw e;
-        this.log.error(`bgp replay: ${what} failed`, { error: (e as Error).message });
-      }
-    };
-    // An adopted gobgpd keeps its policies until the caller sets its own: replacing them
-    // with an empty set now would let updates in the meantime pass unfiltered.
-    const nothingDesired = Object.keys(this.policies).length === 0 && this.nextHopSelfPeers().length === 0;
-    if (!(info.adopted && nothingDesired)) await step('policies', () => this.applyPolicies());
-    let pathsSent = 0;
-    for (const [prefix, path] of this.paths) {
-      const left = this.leftoverPaths.get(prefix);
-      this.leftoverPaths.delete(prefix);
-      if (left && localPathMatches(left, path)) continue;
-      pathsSent++;
-      await step(`path ${prefix}`, () => this.client.unary('AddPath', { table_type: 'GLOBAL', path: encodePath(path).path }));
-    }
-    let peersSent = 0;
-    for (const [address, { peer, fingerprint }] of this.peers) {
-      const left = this.leftoverPeers.get(address);
-      this.leftoverPeers.delete(address);
-      if (left === fingerprint) {
-        this.appliedPeers.set(address, fingerprint);
-        continue;
-      }
-      peersSent++;
-      await step(`peer ${address}`, async () => {
-        if (left === undefined) await this.client.unary('AddPeer', { peer: this.encodePeerNow(peer) });
-        else await this.client.unary('UpdatePeer', { peer: this.encodePeerNow(peer), do_soft_reset_in: true });
-        this.appliedPeers.set(address, fingerprint);
-      });
-    }
-    this.writeState();
-    this.isReady = true;
-    this.startWatch();
-    const what = info.adopted ? 'running gobgpd adopted; desired state applied' : info.restart ? 'gobgpd restarted; desired state replayed' : 'bgp started';
-    this.log.info(what, {
-      pid: info.pid,
-      peers: this.peers.size,
-      paths: this.paths.size,
-      ...(info.adopted ? { peersSent, pathsSent, leftoverPeers: this.leftoverPeers.size, leftoverPaths: this.leftoverPaths.size } : {}),
-      ...(this.localRestartingUntil > Date.now() ? { gracefulRestart: 'restarting' } : {}),
-    });
-    this.emit({ type: 'restarted' });
-  }
-
-  /**
-   * Runs one mutation against gobgpd when it is up. While gobgpd is down or
-   * restarting the desired state alone changes and the replay applies it.
-   * Returns false when the call was not made or the connection was lost.
-   */
-  private async applyLive(what: string, fn: () => Promise<unknown>): Promise<boolean> {
-    if (!this.isReady) return false;
-    try {
-      await fn();
-      return true;
-    } catch (e) {
-      if (isConnectionError(e)) {
-        this.log.warn(`${what}: gobgpd unreachable; it will be applied when gobgpd is back`, { error: (e as Error).message });
-        return false;
-      }
       throw e;
     }
   }
 
+  /**
+   * gobgpd is up (first start, adoption, restart): learn what it holds,
+   * then send the difference to the desired state. On a fresh gobgpd that
+   * is all of it; on an adopted one only what changed.
+   */
+  private async replay(info: ReadyInfo): Promise<void | 'replace'> {
+    const want = this.desired;
+    if (!want.global) return;
+    if (info.adopted) {
+      const recorded = this.record.read();
+      const running = await runningGlobal(this.client, want.global.global, want.global.fingerprint, recorded);
+      if (running === 'different') return 'replace';
+      this.held = running === 'none' ? emptyState() : await readHeld(this.client, want.global, recorded);
+      this.localRestartingUntil = 0;
+    } else {
+      this.held = emptyState();
+      const gr = want.global.global.gracefulRestart;
+      this.localRestartingUntil = info.previousState && gr?.enabled ? Date.now() + (gr.restartTime ?? 120) * 1000 : 0;
+    }
+    const adoptedPeers = this.held.peers.size;
+    const adoptedPaths = this.held.paths.size;
+    this.replayReport = await this.sender().send(diffState(this.held, want), this.held, want);
+    this.record.write(this.held);
+    this.isReady = true;
+    await this.startEvents();
+    const what = info.adopted ? 'running gobgpd adopted; desired state applied' : info.restart ? 'gobgpd restarted; desired state replayed' : 'bgp started';
+    this.log.info(what, {
+      pid: info.pid,
+      peers: want.peers.size,
+      paths: want.paths.size,
+      sent: this.replayReport.sent,
+      ...(info.adopted ? { adoptedPeers, adoptedPaths } : {}),
+      ...(this.localRestartingUntil > Date.now() ? { gracefulRestart: 'restarting' } : {}),
+    });
+    this.events.emit({ type: 'restarted' });
+  }
+
+  private async stopGobgpd(): Promise<void> {
+    this.isReady = false;
+    this.events.stop();
+    const sup = this.supervisor;
+    this.supervisor = undefined;
+    this.held = emptyState();
+    if (sup) await sup.stop();
+    this.record.remove();
+  }
+
+  /** Stops gobgpd (a clean agent stop leaves nothing to adopt). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.serial(() => this.stopGobgpd());
+    this.events.clear();
+    await this.bmp?.close();
+    this.client.close();
+  }
+
   // -------------------------------------------------------------------------
-  // Peers
-
-  async addPeer(peer: BgpPeer): Promise<void> {
-    const fingerprint = peerFingerprint(peer); // validates
-    const address = parseIP(peer.address).address;
-    const normalized: BgpPeer = { ...peer, address };
-    return this.serial(async () => {
-      const existing = this.peers.get(address);
-      if (existing?.fingerprint === fingerprint) return;
-      // A peer an adopted gobgpd already has: nothing to send when it is configured alike.
-      const leftover = existing ? undefined : this.leftoverPeers.get(address);
-      const nhsChanged = Boolean(existing?.peer.nextHopSelf) !== Boolean(peer.nextHopSelf);
-      this.peers.set(address, { peer: normalized, fingerprint });
-      try {
-        if (nhsChanged) {
-          await this.applyLive('policies', async () => {
-            await this.applyPolicies();
-            await this.softReset('OUT');
-          });
-        }
-        if (leftover === fingerprint) {
-          this.leftoverPeers.delete(address);
-          this.appliedPeers.set(address, fingerprint);
-        } else if (!existing && leftover === undefined) {
-          if (await this.applyLive(`add peer ${address}`, () => this.client.unary('AddPeer', { peer: this.encodePeerNow(normalized) }))) {
-            this.appliedPeers.set(address, fingerprint);
-          }
-        } else {
-          // Session parameters (families, timers, capabilities) only take effect on a new
-          // session; UpdatePeer resets it when needed.
-          const sent = await this.applyLive(`update peer ${address}`, () =>
-            this.client.unary('UpdatePeer', { peer: this.encodePeerNow(normalized), do_soft_reset_in: true }),
-          );
-          if (sent) {
-            this.leftoverPeers.delete(address);
-            this.appliedPeers.set(address, fingerprint);
-          }
-        }
-      } catch (e) {
-        if (existing) this.peers.set(address, existing);
-        else this.peers.delete(address);
-        throw e;
-      } finally {
-        if (this.isReady) this.writeState();
-      }
-    });
-  }
-
-  async deletePeer(address: string): Promise<void> {
-    const addr = (() => {
-      try {
-        return parseIP(address).address;
-      } catch (e) {
-        throw new BgpInputError('bgp peer: address', (e as Error).message);
-      }
-    })();
-    return this.serial(async () => {
-      const existing = this.peers.get(addr);
-      if (!existing) {
-        // A leftover of an adopted gobgpd: remove it there.
-        if (!this.leftoverPeers.has(addr)) return;
-        if (await this.applyLive(`delete leftover peer ${addr}`, () => this.client.unary('DeletePeer', { address: addr }))) {
-          this.leftoverPeers.delete(addr);
-          this.writeState();
-        }
-        return;
-      }
-      this.peers.delete(addr);
-      this.appliedPeers.delete(addr);
-      this.peerStateGauge.set({ peer: addr }, 0);
-      await this.applyLive(`delete peer ${addr}`, async () => {
-        await this.client.unary('DeletePeer', { address: addr });
-        if (existing.peer.nextHopSelf) await this.applyPolicies();
-      });
-      if (this.isReady) this.writeState();
-    });
-  }
+  // Reads
 
   async listPeers(): Promise<BgpPeerState[]> {
     if (!this.supervisor) return [];
@@ -526,67 +392,6 @@ export class GobgpService implements Gobgp {
     const peers = items.map((i) => decodePeerState(i.peer));
     for (const p of peers) if (p.address) this.peerStateGauge.set({ peer: p.address }, PEER_STATE_VALUES[p.state]);
     return peers;
-  }
-
-  // -------------------------------------------------------------------------
-  // Paths
-
-  async addPath(path: BgpPath): Promise<void> {
-    const encoded = encodePath(path); // validates: refuses a next hop of the other family
-    const normalized: BgpPath = { ...path, prefix: encoded.prefix };
-    return this.serial(async () => {
-      const existing = this.paths.get(encoded.prefix);
-      if (existing && JSON.stringify(encodePath(existing).path) === JSON.stringify(encoded.path)) return;
-      this.paths.set(encoded.prefix, normalized);
-      // A path an adopted gobgpd already originates alike: re-adding would only re-send it.
-      const leftover = this.leftoverPaths.get(encoded.prefix);
-      this.leftoverPaths.delete(encoded.prefix);
-      if (!existing && leftover && localPathMatches(leftover, normalized)) {
-        this.updateOriginatedGauge();
-        return;
-      }
-      try {
-        // AddPath of an existing prefix replaces the local path (implicit withdraw).
-        await this.applyLive(`add path ${encoded.prefix}`, () => this.client.unary('AddPath', { table_type: 'GLOBAL', path: encoded.path }));
-      } catch (e) {
-        if (existing) this.paths.set(encoded.prefix, existing);
-        else this.paths.delete(encoded.prefix);
-        throw e;
-      } finally {
-        this.updateOriginatedGauge();
-      }
-    });
-  }
-
-  async deletePath(path: Pick<BgpPath, 'prefix'> & Partial<BgpPath>): Promise<void> {
-    const { prefix, family } = pathKey(path);
-    return this.serial(async () => {
-      const existing = this.paths.get(prefix);
-      if (!existing) {
-        // Besides the desired paths, gobgpd holds only what an adopted gobgpd originated before.
-        const leftover = this.leftoverPaths.get(prefix);
-        if (!leftover) return;
-        const nextHop = decodePath(leftover)?.nextHop;
-        if (!nextHop) return;
-        const encoded = encodePath({ prefix, nextHop });
-        if (
-          await this.applyLive(`delete leftover path ${prefix}`, () =>
-            this.client.unary('DeletePath', { table_type: 'GLOBAL', family: familyToApi(family), path: encoded.path }),
-          )
-        ) {
-          this.leftoverPaths.delete(prefix);
-        }
-        return;
-      }
-      this.paths.delete(prefix);
-      this.updateOriginatedGauge();
-      // A withdrawal is matched by NLRI; gobgpd still wants a next hop of the family in the request.
-      // Never send DeletePath without a path: gobgpd would withdraw every local path.
-      const encoded = encodePath({ prefix, nextHop: existing.nextHop });
-      await this.applyLive(`delete path ${prefix}`, () =>
-        this.client.unary('DeletePath', { table_type: 'GLOBAL', family: familyToApi(family), path: encoded.path }),
-      );
-    });
   }
 
   async listPaths(family: Family, table: RibTable = 'global', peer?: string): Promise<BgpRoute[]> {
@@ -599,197 +404,18 @@ export class GobgpService implements Gobgp {
       name = parseIP(peer).address;
     }
     if (!this.supervisor) return [];
-    // Read straight off the wire (see wire.ts): a full table is ~30 KB per IPv6 path, as in WatchEvent.
+    // Paths in their BGP wire form, read straight off the gRPC wire (see wire.ts): as google.protobuf.Any
+    // values, each IPv6 path would carry its UPDATE's whole MP_REACH_NLRI (~30 KB, as in WatchEvent).
     const items = await this.client.collect<BgpRoute[]>(
       'ListPath',
-      { table_type: tableType, name, family: apiFamily, sort_type: 'PREFIX' },
+      { table_type: tableType, name, family: apiFamily, sort_type: 'PREFIX', enable_only_binary: true },
       undefined,
       decodeListPathRoutes,
     );
     return items.flat();
   }
 
-  // -------------------------------------------------------------------------
-  // Policies
-
-  private nextHopSelfPeers(): string[] {
-    return [...this.peers.values()].filter((p) => p.peer.nextHopSelf).map((p) => p.peer.address);
-  }
-
-  /** Replaces gobgpd's routing policy with the desired one and assigns it globally. */
-  private async applyPolicies(): Promise<void> {
-    const rendered = renderPolicies(this.policies, this.nextHopSelfPeers());
-    // Unassign first what is going away: gobgpd re-applies the current
-    // assignments when the policy set is replaced.
-    for (const d of ['import', 'export'] as const) {
-      if (rendered.assignments[d].length === 0) await this.client.unary('SetPolicyAssignment', globalAssignment(d, []));
-    }
-    await this.client.unary('SetPolicies', rendered.setPolicies);
-    for (const d of ['import', 'export'] as const) {
-      if (rendered.assignments[d].length > 0) await this.client.unary('SetPolicyAssignment', globalAssignment(d, rendered.assignments[d]));
-    }
-  }
-
-  /**
-   * gobgpd does not re-evaluate paths already exchanged when a policy
-   * changes: a soft reset re-runs import (IN) or export (OUT) on every peer.
-   */
-  private async softReset(direction: 'IN' | 'OUT'): Promise<void> {
-    if (this.peers.size === 0) return;
-    try {
-      await this.client.unary('ResetPeer', { address: 'all', soft: true, direction });
-    } catch (e) {
-      if (isConnectionError(e)) throw e;
-      this.log.warn(`soft reset ${direction} after a policy change failed`, { error: (e as Error).message });
-    }
-  }
-
-  /** What gobgpd would advertise now to each configured peer: peer -> prefix -> route. */
-  private async adjOut(): Promise<Map<string, Map<string, BgpRoute>>> {
-    const out = new Map<string, Map<string, BgpRoute>>();
-    for (const { peer } of this.peers.values()) {
-      const routes = new Map<string, BgpRoute>();
-      for (const family of new Set(peer.families)) {
-        try {
-          for (const r of await this.listPaths(family, 'adj-out', peer.address)) routes.set(r.prefix, r);
-        } catch (e) {
-          if (isConnectionError(e)) throw e;
-          // A peer that is not established has no adj-out.
-        }
-      }
-      out.set(peer.address, routes);
-    }
-    return out;
-  }
-
-  /**
-   * Applies a changed export policy. A soft reset out re-sends what the new
-   * policy accepts, but gobgpd never withdraws a path the new policy rejects
-   * (it evaluates the withdrawal against the new policy too). So local paths
-   * that some peer had and no longer gets are withdrawn under the previous
-   * policy and originated again under the new one.
-   */
-  private async changeExportPolicy(previous: Partial<Record<PolicyDirection, BgpPolicy>>): Promise<void> {
-    const before = await this.adjOut();
-    await this.applyPolicies();
-    await this.softReset('OUT');
-    const after = await this.adjOut();
-    const local = new Set<string>();
-    const received: string[] = [];
-    for (const [peer, routes] of before) {
-      const still = after.get(peer);
-      for (const [prefix, route] of routes) {
-        if (still?.has(prefix)) continue;
-        if (!route.source && this.paths.has(prefix)) local.add(prefix);
-        else if (route.source) received.push(`${prefix} to ${peer}`);
-      }
-    }
-    if (received.length > 0) {
-      this.log.warn('the export policy now rejects received paths already advertised; peers keep them until their session resets', {
-        paths: received.slice(0, 20),
-      });
-    }
-    if (local.size === 0) return;
-    const desired = this.policies;
-    this.policies = previous;
-    try {
-      await this.applyPolicies();
-      for (const prefix of local) {
-        const enc = encodePath(this.paths.get(prefix)!);
-        await this.client.unary('DeletePath', { table_type: 'GLOBAL', family: familyToApi(enc.family), path: enc.path });
-      }
-    } finally {
-      this.policies = desired;
-    }
-    await this.applyPolicies();
-    for (const prefix of local) await this.client.unary('AddPath', { table_type: 'GLOBAL', path: encodePath(this.paths.get(prefix)!).path });
-    this.log.info('export policy change withdrew local paths from peers it now rejects', { paths: [...local] });
-  }
-
-  async setPolicy(direction: 'import' | 'export', policy: BgpPolicy | undefined): Promise<void> {
-    if (direction !== 'import' && direction !== 'export') {
-      throw new BgpInputError(`bgp policy direction ${JSON.stringify(direction)}`, 'must be import or export');
-    }
-    const next = { ...this.policies, [direction]: policy };
-    if (!policy) delete next[direction];
-    renderPolicies(next, []); // validates before anything changes
-    return this.serial(async () => {
-      const previous = this.policies;
-      this.policies = next;
-      try {
-        await this.applyLive(`set ${direction} policy`, async () => {
-          if (direction === 'export') return this.changeExportPolicy(previous);
-          await this.applyPolicies();
-          await this.softReset('IN');
-        });
-      } catch (e) {
-        this.policies = previous;
-        throw e;
-      }
-    });
-  }
-
-  // -------------------------------------------------------------------------
-  // Events
-
   watch(listener: (event: BgpEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
-  private stopWatch(): void {
-    this.watchGeneration++;
-    if (this.watchRetry) clearTimeout(this.watchRetry);
-    this.watchRetry = undefined;
-    this.watchHandle?.cancel();
-    this.watchHandle = undefined;
-  }
-
-  /** Subscribes to best-path and peer-state changes; `init` replays the current best paths. */
-  private startWatch(): void {
-    this.stopWatch();
-    const generation = this.watchGeneration;
-    this.watchHandle = this.client.stream<WatchItem>(
-      'WatchEvent',
-      { peer: {}, table: { filters: [{ type: 'BEST', init: true }] } },
-      (ev) => {
-        if (generation === this.watchGeneration) this.onWatchEvent(ev);
-      },
-      (err) => {
-        if (generation !== this.watchGeneration || this.closed) return;
-        this.watchHandle = undefined;
-        if (err) this.log.warn('bgp watch stream ended', { error: err.message });
-        // gobgpd still up (e.g. the stream alone broke): subscribe again. If gobgpd is
-        // gone, the supervisor's restart replays and subscribes anew.
-        this.watchRetry = setTimeout(() => {
-          if (generation === this.watchGeneration && this.isReady && !this.closed) {
-            this.startWatch();
-            // Withdrawals during the gap are lost; the new stream replays only current best paths.
-            this.emit({ type: 'watch-restarted' });
-          }
-        }, 1000);
-      },
-      // Table events (nearly all the traffic) are read straight off the wire; peer events generically.
-      (bytes, generic) => {
-        const routes = decodeWatchTableEvent(bytes);
-        return routes ? { routes } : { other: generic(bytes) as Record<string, any> };
-      },
-    );
-  }
-
-  private onWatchEvent(ev: WatchItem): void {
-    if (ev.routes) {
-      for (const route of ev.routes) this.emit(route.withdrawal ? { type: 'withdraw', route } : { type: 'best', route });
-      return;
-    }
-    const peerEvent = ev.other?.peer;
-    if (!peerEvent) return;
-    if (peerEvent.type !== 'STATE' && peerEvent.type !== 'INIT') return;
-    const peer = decodePeerState(peerEvent.peer ?? {});
-    if (!peer.address) return;
-    this.peerStateGauge.set({ peer: peer.address }, PEER_STATE_VALUES[peer.state]);
-    this.emit({ type: 'peer', peer });
+    return this.events.subscribe(listener);
   }
 }

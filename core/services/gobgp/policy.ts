@@ -8,8 +8,8 @@
  * family only, so a statement whose prefixes span both families becomes one
  * statement per family (the family always derived from the prefix).
  */
-import { parseCidr, parseIP, type BgpPolicy, type Family } from '@krouter/sdk';
-import { BgpInputError, parseCommunity } from './encode.ts';
+import { ALL_FAMILIES, hostPrefixLength, parseCidr, parseIP, perFamily, type BgpPolicy, type Family } from '@krouter/sdk';
+import { BgpInputError, familyToApi, parseCommunity } from './encode.ts';
 
 export type PolicyDirection = 'import' | 'export';
 
@@ -72,7 +72,7 @@ function statementsOf(direction: PolicyDirection, policy: BgpPolicy, definedSets
           // A neighbor set entry is a prefix; a bare address means that host.
           if (n.includes('/')) return parseCidr(n).text;
           const a = parseIP(n);
-          return `${a.address}/${a.family === 'ipv4' ? 32 : 128}`;
+          return `${a.address}/${hostPrefixLength(a.family)}`;
         } catch (e) {
           throw new BgpInputError(`${sw}: neighbors[${j}]`, (e as Error).message);
         }
@@ -83,7 +83,7 @@ function statementsOf(direction: PolicyDirection, policy: BgpPolicy, definedSets
     }
 
     if (st.prefixes && st.prefixes.length > 0) {
-      const byFamily: Record<Family, Array<Record<string, unknown>>> = { ipv4: [], ipv6: [] };
+      const byFamily = perFamily((): Array<Record<string, unknown>> => []);
       st.prefixes.forEach((p, j) => {
         let cidr;
         try {
@@ -91,7 +91,7 @@ function statementsOf(direction: PolicyDirection, policy: BgpPolicy, definedSets
         } catch (e) {
           throw new BgpInputError(`${sw}: prefixes[${j}]`, (e as Error).message);
         }
-        const max = cidr.family === 'ipv4' ? 32 : 128;
+        const max = hostPrefixLength(cidr.family);
         const min = p.maskLengthMin ?? cidr.prefixLength;
         const maxLen = p.maskLengthMax ?? Math.max(min, cidr.prefixLength);
         if (!Number.isInteger(min) || min < cidr.prefixLength || min > max) {
@@ -102,7 +102,7 @@ function statementsOf(direction: PolicyDirection, policy: BgpPolicy, definedSets
         }
         byFamily[cidr.family].push({ ip_prefix: cidr.text, mask_length_min: min, mask_length_max: maxLen });
       });
-      for (const family of ['ipv4', 'ipv6'] as const) {
+      for (const family of ALL_FAMILIES) {
         if (byFamily[family].length === 0) continue;
         // A next-hop address applies only to paths of its own family.
         if (nextHopFamily && nextHopFamily !== family) {
@@ -115,7 +115,7 @@ function statementsOf(direction: PolicyDirection, policy: BgpPolicy, definedSets
     } else {
       // Without prefixes, a next-hop address must not be applied to the other family's paths.
       const familyCondition = nextHopFamily
-        ? { afi_safi_in: [nextHopFamily === 'ipv4' ? { afi: 'AFI_IP', safi: 'SAFI_UNICAST' } : { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' }] }
+        ? { afi_safi_in: [familyToApi(nextHopFamily)] }
         : {};
       out.push({ name: `${base}-${i}`, conditions: { ...conditions, ...familyCondition }, actions });
     }
@@ -142,7 +142,7 @@ export function renderPolicies(
       const name = 'krouter-next-hop-self-peers';
       const list = [...new Set(nextHopSelfPeers)].sort().map((a) => {
         const p = parseIP(a);
-        return `${p.address}/${p.family === 'ipv4' ? 32 : 128}`;
+        return `${p.address}/${hostPrefixLength(p.family)}`;
       });
       definedSets.push({ defined_type: 'NEIGHBOR', name, list, prefixes: [] });
       statements.push({

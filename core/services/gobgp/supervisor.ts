@@ -15,10 +15,11 @@
  *   gone. Anything else on the socket is refused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '@krouter/sdk';
+import { restrictSocket, securePrivateDir, SOCKET_MODE } from './socket-dir.ts';
 
 export interface SupervisorOptions {
   logger: Logger;
@@ -214,7 +215,8 @@ export class GobgpdSupervisor {
 
   private writePidFile(pid: number): void {
     const tmp = `${this.pidFile}.tmp`;
-    writeFileSync(tmp, renderPidFile({ pid, owner: this.self }), { mode: 0o600 });
+    writeFileSync(tmp, renderPidFile({ pid, owner: this.self }), { mode: SOCKET_MODE });
+    chmodSync(tmp, SOCKET_MODE);
     renameSync(tmp, this.pidFile);
   }
 
@@ -228,8 +230,9 @@ export class GobgpdSupervisor {
     this.stopping = false;
     const socketPath = this.opts.socketPath;
     const dir = path.dirname(socketPath);
-    // The socket is the whole control plane of BGP: keep its directory private.
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The socket is the whole control plane of BGP: its directory is the agent's alone (0700), or start stops here.
+    const dirState = securePrivateDir(dir);
+    if (dirState === 'tightened') this.log.warn('gobgp socket directory was open to others; set to 0700', { dir });
     let exists = false;
     try {
       exists = statSync(socketPath) !== undefined;
@@ -275,6 +278,7 @@ export class GobgpdSupervisor {
     this.tailLog(true);
     this.watchAdopted(pid);
     await this.opts.probe();
+    restrictSocket(this.opts.socketPath);
     this.log.info('gobgpd adopted', { pid, socket: this.opts.socketPath, netns: this.opts.netns });
     const verdict = await this.opts.onReady({ pid, restart: false, adopted: true, previousState: true });
     if (verdict === 'replace' && !this.stopping) {
@@ -315,7 +319,8 @@ export class GobgpdSupervisor {
     const args = ['--api-hosts', `unix://${this.opts.socketPath}`, '--pprof-disable'];
     const [cmd, argv] = this.opts.netns ? ['ip', ['netns', 'exec', this.opts.netns, binary, ...args]] : [binary, args];
     // A fresh log per gobgpd, opened for appending so cutting it back never leaves a hole.
-    writeFileSync(this.logFile, '', { mode: 0o600 });
+    writeFileSync(this.logFile, '', { mode: SOCKET_MODE });
+    chmodSync(this.logFile, SOCKET_MODE);
     const fd = openSync(this.logFile, 'a');
     try {
       // Own session: a signal to the agent's process group (Ctrl-C, a supervisor
@@ -391,7 +396,11 @@ export class GobgpdSupervisor {
     } catch {
       /* not JSON: keep the raw line */
     }
-    if (level === 'warning' || level === 'warn' || level === 'error' || level === 'fatal' || level === 'panic') {
+    // gobgpd's BMP feed breaks whenever the station it writes to goes: a previous agent's after an
+    // adoption, ours while it restarts. The service sees a break of its own feed from its side
+    // (the reconnect re-reads the best paths), so gobgpd's view of it is detail, not a warning.
+    const bmpFeedBreak = fields.Topic === 'bmp';
+    if (!bmpFeedBreak && (level === 'warning' || level === 'warn' || level === 'error' || level === 'fatal' || level === 'panic')) {
       this.log.warn('gobgpd', fields);
     } else {
       this.log.debug('gobgpd', fields);
@@ -431,6 +440,8 @@ export class GobgpdSupervisor {
         await sleep(150);
       }
     }
+    // gobgpd makes its socket with the umask's mode: only the agent's user may talk to BGP.
+    restrictSocket(this.opts.socketPath);
     this.log.info('gobgpd running', { pid: child.pid, socket: this.opts.socketPath, netns: this.opts.netns, restart });
     await this.opts.onReady({ pid: child.pid!, restart, adopted: false, previousState: restart || previousState });
   }

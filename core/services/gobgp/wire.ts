@@ -16,6 +16,7 @@
  */
 import protobuf from 'protobufjs';
 import { type BgpRoute, type Family } from '@krouter/sdk';
+import { emptyAttributes, readPathAttributes, readPrefix } from './bmp-decode.ts';
 import { formatCommunity } from './encode.ts';
 
 type Reader = protobuf.Reader;
@@ -28,7 +29,7 @@ export const WIRE_FIELDS = {
   ListPathResponse: { destination: 1 },
   Destination: { paths: 2 },
   'WatchEventResponse.TableEvent': { paths: 2 },
-  Path: { nlri: 1, pattrs: 2, best: 4, is_withdraw: 5, family: 9, source_asn: 10, neighbor_ip: 15 },
+  Path: { nlri: 1, pattrs: 2, best: 4, is_withdraw: 5, family: 9, source_asn: 10, neighbor_ip: 15, nlri_binary: 20, pattrs_binary: 21 },
   Family: { afi: 1, safi: 2 },
   IPAddressPrefix: { prefix_len: 1, prefix: 2 },
   NextHopAttribute: { next_hop: 1 },
@@ -179,8 +180,30 @@ function readAttribute(r: Reader, p: PathFields, end: number): void {
   r.pos = after;
 }
 
+/**
+ * A path as gobgpd serializes it for ListPath's `enable_only_binary`: the
+ * NLRI and each attribute in their BGP wire form (see bmp-decode.ts). Far
+ * cheaper for gobgpd than the google.protobuf.Any form, whose IPv6
+ * MP_REACH_NLRI carries every sibling prefix of the UPDATE as an object.
+ */
+function readBinary(p: PathFields, family: Family, nlri: Uint8Array, pattrs: Uint8Array[]): void {
+  const prefix = readPrefix(Buffer.from(nlri.buffer, nlri.byteOffset, nlri.byteLength), family);
+  if (!prefix) return;
+  const slash = prefix.indexOf('/');
+  p.nlriType = 'IPAddressPrefix';
+  p.prefix = prefix.slice(0, slash);
+  p.prefixLen = Number(prefix.slice(slash + 1));
+  const attrs = emptyAttributes();
+  for (const a of pattrs) readPathAttributes(Buffer.from(a.buffer, a.byteOffset, a.byteLength), attrs);
+  p.nextHop = attrs.mpReach?.nextHop || attrs.nextHop || p.nextHop;
+  p.asPath.push(...attrs.asPath);
+  p.communities.push(...attrs.communities);
+}
+
 function readPath(r: Reader, end: number): BgpRoute | undefined {
   const f = WIRE_FIELDS.Path;
+  let nlriBinary: Uint8Array | undefined;
+  const pattrsBinary: Uint8Array[] = [];
   const p: PathFields = {
     prefix: '',
     prefixLen: 0,
@@ -200,8 +223,11 @@ function readPath(r: Reader, end: number): BgpRoute | undefined {
     else if (n === f.family && wt === LEN) p.family = readFamily(r, endOf(r));
     else if (n === f.source_asn && wt === 0) p.sourceAsn = r.uint32();
     else if (n === f.neighbor_ip && wt === LEN) p.neighbor = r.string();
+    else if (n === f.nlri_binary && wt === LEN) nlriBinary = r.bytes();
+    else if (n === f.pattrs_binary && wt === LEN) pattrsBinary.push(r.bytes());
     else r.skipType(wt);
   });
+  if (p.family && nlriBinary) readBinary(p, p.family, nlriBinary, pattrsBinary);
   if (!p.family || p.nlriType !== 'IPAddressPrefix') return undefined;
   const route: BgpRoute = {
     family: p.family,

@@ -10,6 +10,8 @@ import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { Change, Counter, Gauge, Informer, Logger } from '@krouter/sdk';
 import { ObjectCache, type Meta } from './cache.ts';
+import { accessDenied, type ListWatchVerb } from './access.ts';
+import { compactCopy } from './compact.ts';
 import type { KindSpec } from './kinds.ts';
 
 export interface Backoff {
@@ -117,14 +119,21 @@ export class KindInformer<T extends Meta> implements Informer<T> {
   private async run(): Promise<void> {
     let delay = this.deps.backoff.initialMs;
     const signal = this.abort.signal;
+    // Refusals already reported (one error line each until access works again).
+    const denied = new Set<ListWatchVerb>();
+    let verb: ListWatchVerb = 'list';
     while (!signal.aborted) {
       let progressed = false;
       try {
         if (!this.resourceVersion) {
+          verb = 'list';
           await this.relist();
+          denied.delete('list');
           progressed = true;
         }
+        verb = 'watch';
         progressed = (await this.watchOnce()) || progressed;
+        denied.delete('watch');
         if (signal.aborted) break;
         // A normal end (server timeout, connection closed): resume from the last version.
         this.deps.restarts.inc({ kind: this.kind, reason: 'closed' });
@@ -137,8 +146,15 @@ export class KindInformer<T extends Meta> implements Informer<T> {
           this.resourceVersion = '';
           continue; // relist at once: this is normal, not a failure
         }
-        this.deps.restarts.inc({ kind: this.kind, reason: 'error' });
-        this.log.warn('list/watch failed, retrying', { error: (err as Error).message ?? String(err), retryInMs: delay });
+        const refusal = accessDenied(err, verb, this.spec.path);
+        if (refusal) {
+          this.deps.restarts.inc({ kind: this.kind, reason: 'forbidden' });
+          if (!denied.has(verb)) this.log.error(refusal.message, { verb, status: refusal.status, retryInMs: delay });
+          denied.add(verb);
+        } else {
+          this.deps.restarts.inc({ kind: this.kind, reason: 'error' });
+          this.log.warn('list/watch failed, retrying', { error: (err as Error).message ?? String(err), retryInMs: delay });
+        }
         progressed = false;
       }
       if (progressed) delay = this.deps.backoff.initialMs;
@@ -154,7 +170,7 @@ export class KindInformer<T extends Meta> implements Informer<T> {
     const list = await this.spec.list(this.deps.kc);
     if (this.abort.signal.aborted) return;
     // Lists come back as typed model instances already.
-    const changes = this.cache.replace(list.items as T[]);
+    const changes = this.cache.replace((list.items as T[]).map(compactCopy));
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
     this.deps.relists.inc({ kind: this.kind });
     this.deps.cacheSize.set({ kind: this.kind }, this.cache.size);
@@ -201,7 +217,7 @@ export class KindInformer<T extends Meta> implements Informer<T> {
           return;
         }
         delivered = true;
-        const typed = this.typed(obj);
+        const typed = compactCopy(this.typed(obj));
         const change = type === 'DELETED' ? this.cache.delete(typed) : type === 'ADDED' || type === 'MODIFIED' ? this.cache.upsert(typed) : undefined;
         if (rv) this.resourceVersion = rv;
         if (change) {

@@ -4,7 +4,41 @@
  * default search. A master given with a kubeconfig overrides its server, as
  * kube-router's client-go flags do.
  */
-import { KubeConfig, type Cluster } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { KubeConfig, type Cluster, type User } from '@kubernetes/client-node';
+import YAML from 'yaml';
+
+/**
+ * client-go's `user.tokenFile` (kube-router's DaemonSets point it at the
+ * service-account token): client-node ignores that key, so such a user would
+ * go anonymous. Read from the file itself and turned into client-node's
+ * tokenFile auth provider, which re-reads the file as the kubelet rotates
+ * the token. Relative paths are relative to the kubeconfig, as in client-go.
+ */
+export function tokenFileUsers(file: string, text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch {
+    return out;
+  }
+  const users = (doc as { users?: unknown } | null)?.users;
+  if (!Array.isArray(users)) return out;
+  for (const u of users as Array<{ name?: unknown; user?: { tokenFile?: unknown; token?: unknown } }>) {
+    const tokenFile = u?.user?.tokenFile;
+    if (typeof u?.name === 'string' && typeof tokenFile === 'string' && tokenFile && !u.user?.token) {
+      out.set(u.name, path.resolve(path.dirname(file), tokenFile));
+    }
+  }
+  return out;
+}
+
+function withTokenFile(user: User, tokenFile: string | undefined): User {
+  if (!tokenFile || user.token || user.authProvider) return user;
+  return { ...user, authProvider: { name: 'tokenFile', config: { tokenFile } } };
+}
 
 /**
  * client-node refuses a plain http server unless skipTLSVerify is set; over http
@@ -26,9 +60,10 @@ export function loadKubeConfig(opts: { kubeconfig?: string; master?: string; env
     }
     if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${opts.kubeconfig}: no current cluster (set current-context)`);
     const current = kc.getCurrentCluster()!;
+    const tokenFiles = tokenFileUsers(opts.kubeconfig, readFileSync(opts.kubeconfig, 'utf8'));
     kc.loadFromOptions({
       clusters: kc.clusters.map((c) => allowPlainHttp(c.name === current.name && opts.master ? { ...c, server: opts.master } : c)),
-      users: kc.users,
+      users: kc.users.map((u) => withTokenFile(u, tokenFiles.get(u.name))),
       contexts: kc.contexts,
       currentContext: kc.currentContext,
     });

@@ -1,6 +1,5 @@
-import { AddressError, hostPrefixLength } from '@krouter/sdk';
+import { AddressError, hostPrefixLength, parseCidr, parseIP } from '@krouter/sdk';
 import type { Address, Family, Link, Route, Rule } from '@krouter/sdk';
-import { fastParseCidr, fastParseIP } from './fast-address.ts';
 
 /**
  * Pure parsing of `ip -json` output into SDK shapes. `ip` prints names for
@@ -92,11 +91,11 @@ export function normaliseDst(dst: unknown, family: Family): string {
   if (dst === 'default' || dst === undefined) return family === 'ipv4' ? '0.0.0.0/0' : '::/0';
   const text = String(dst);
   if (text.includes('/')) {
-    const c = fastParseCidr(text);
+    const c = parseCidr(text);
     if (c.family !== family) throw new AddressError(text, `is ${c.family}, expected ${family}`);
     return c.text;
   }
-  const a = fastParseIP(text);
+  const a = parseIP(text);
   if (a.family !== family) throw new AddressError(text, `is ${a.family}, expected ${family}`);
   return `${a.address}/${hostPrefixLength(family)}`;
 }
@@ -163,7 +162,7 @@ export function parseRoutes(json: unknown, ctx: RouteParseContext): Route[] {
 function rulePrefix(addr: unknown, len: unknown, family: Family): string | undefined {
   if (addr === undefined || addr === 'all') return undefined;
   const bits = typeof len === 'number' ? len : hostPrefixLength(family);
-  const c = fastParseCidr(`${String(addr)}/${bits}`, { allowHostBits: true });
+  const c = parseCidr(`${String(addr)}/${bits}`, undefined, { allowHostBits: true });
   if (c.family !== family) throw new AddressError(String(addr), `is ${c.family}, expected ${family}`);
   return c.text;
 }

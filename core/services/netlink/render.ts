@@ -1,6 +1,5 @@
-import { AddressError, KROUTER_ROUTE_PROTOCOL } from '@krouter/sdk';
+import { AddressError, KROUTER_ROUTE_PROTOCOL, MacError, parseCidr, parseIP, parseUnicastMac } from '@krouter/sdk';
 import type { Cidr, Family, NetlinkOp, Route, Rule } from '@krouter/sdk';
-import { fastParseCidr as parseCidr, fastParseIP as parseIP } from './fast-address.ts';
 
 /**
  * Pure rendering of one NetlinkOp into one `ip -batch` line.
@@ -147,7 +146,7 @@ function renderAddress(verb: 'replace' | 'delete', dev: string, cidr: string, no
   const parsed = wrapAddress(`address on ${dev}:`, () => {
     if (typeof cidr !== 'string' || !cidr.includes('/')) throw new AddressError(String(cidr), 'not a CIDR (address/length)');
     const address = parseIP(cidr.slice(0, cidr.indexOf('/'))).address;
-    const c = parseCidr(cidr, { allowHostBits: true });
+    const c = parseCidr(cidr, undefined, { allowHostBits: true });
     return { family: c.family, text: `${address}/${c.prefixLength}` };
   });
   const parts = ['address', verb, parsed.text, 'dev', dev];
@@ -186,6 +185,17 @@ function channelFor(family: Family): Channel {
   return family === 'ipv6' ? 'ipv6' : 'main';
 }
 
+/** `address MAC` for a link's own address; a malformed or non-unicast MAC is refused naming the link. */
+function macPart(mac: string | undefined, name: string): string[] {
+  if (mac === undefined) return [];
+  try {
+    return ['address', parseUnicastMac(mac)];
+  } catch (e) {
+    if (e instanceof MacError) throw new OpValidationError(`invalid MAC of ${name} ${e.message}`);
+    throw e;
+  }
+}
+
 function mtuPart(mtu: number | undefined, name: string): string[] {
   return mtu === undefined ? [] : ['mtu', String(checkInt(mtu, `mtu of ${name}`, 68, 65535))];
 }
@@ -204,7 +214,7 @@ export function renderOp(op: NetlinkOp): RenderedOp {
       return main(renderAddress('delete', op.dev, op.cidr));
     case 'link.bridge': {
       const name = checkLinkName(op.name);
-      return main(['link', 'add', 'name', name, ...mtuPart(op.mtu, name), 'type', 'bridge'].join(' '));
+      return main(['link', 'add', 'name', name, ...macPart(op.mac, name), ...mtuPart(op.mtu, name), 'type', 'bridge'].join(' '));
     }
     case 'link.veth': {
       const name = checkLinkName(op.name);
@@ -227,6 +237,7 @@ export function renderOp(op: NetlinkOp): RenderedOp {
       const name = checkLinkName(op.name);
       const parts = ['link', 'set', 'dev', name];
       if (op.up !== undefined) parts.push(op.up ? 'up' : 'down');
+      parts.push(...macPart(op.mac, name));
       parts.push(...mtuPart(op.mtu, name));
       if (op.master === null) parts.push('nomaster');
       else if (op.master !== undefined) parts.push('master', checkLinkName(op.master, `master of ${name}`));

@@ -1,5 +1,7 @@
 import {
+  ALL_FAMILIES,
   hostPrefixLength,
+  nextHopMayCarry,
   tryFamilyOf,
   type BgpPath,
   type Family,
@@ -34,8 +36,9 @@ export function podCidrPaths(local: ClusterNode, families: readonly Family[], op
   for (const family of families) {
     for (const prefix of local.net.podCIDRs[family]) {
       const nextHop = local.net.primaryIP[family];
-      if (!nextHop && family === 'ipv4' && opts.extendedNexthop && local.net.primaryIP.ipv6) {
-        paths.push({ prefix, nextHop: local.net.primaryIP.ipv6, extendedNexthop: true, ...exportAttributes(local) });
+      const carrier = !nextHop && opts.extendedNexthop ? extendedCarrier(local, family) : undefined;
+      if (carrier) {
+        paths.push({ prefix, nextHop: carrier, extendedNexthop: true, ...exportAttributes(local) });
         continue;
       }
       if (!nextHop) {
@@ -46,6 +49,12 @@ export function podCidrPaths(local: ClusterNode, families: readonly Family[], op
     }
   }
   return { paths, errors };
+}
+
+/** A node address of another family that may carry a prefix of `family` (RFC 8950), if any. */
+function extendedCarrier(local: ClusterNode, family: Family): string | undefined {
+  const via = ALL_FAMILIES.find((f) => f !== family && local.net.primaryIP[f] && nextHopMayCarry(f, family));
+  return via ? local.net.primaryIP[via] : undefined;
 }
 
 /** "true"/"false" annotation overriding a global switch. */
@@ -65,6 +74,24 @@ function hasLocalReadyEndpoint(svc: V1Service, slices: readonly V1EndpointSlice[
       s.metadata?.labels?.['kubernetes.io/service-name'] === name &&
       (s.endpoints ?? []).some((e) => e.nodeName === nodeName && e.conditions?.ready !== false),
   );
+}
+
+/**
+ * A Service's LoadBalancer ingress IPs that reach the nodes: only while it is
+ * of type LoadBalancer (a status left from before a type change is stale),
+ * not headless, and not `ipMode: Proxy` (there the load balancer proxies and
+ * its address never reaches a node), as the service proxy serves them.
+ */
+/** kube-router.io/service.skiplbips, read as the service proxy reads it (present and not "false"). */
+function skipsLbIps(svc: V1Service): boolean {
+  const v = svc.metadata?.annotations?.[ANNOTATIONS.svcSkipLbIps];
+  return v !== undefined && v !== 'false';
+}
+
+function loadBalancerIPs(svc: V1Service): string[] {
+  if (svc.spec?.type !== 'LoadBalancer') return [];
+  if (!svc.spec.clusterIP || svc.spec.clusterIP === 'None') return [];
+  return (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ipMode !== 'Proxy').map((i) => i.ip).filter((ip): ip is string => !!ip);
 }
 
 /**
@@ -92,8 +119,8 @@ export function serviceVipPaths(
     if (annotationSwitch(svc, ANNOTATIONS.svcAdvertiseExternalIP, config.advertiseExternalIP)) {
       vips.push(...(svc.spec?.externalIPs ?? []));
     }
-    if (annotationSwitch(svc, ANNOTATIONS.svcAdvertiseLoadBalancerIP, config.advertiseLoadBalancerIP)) {
-      vips.push(...(svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => !!ip));
+    if (annotationSwitch(svc, ANNOTATIONS.svcAdvertiseLoadBalancerIP, config.advertiseLoadBalancerIP) && !skipsLbIps(svc)) {
+      vips.push(...loadBalancerIPs(svc));
     }
     if (vips.length === 0) continue;
     if (svc.spec?.externalTrafficPolicy === 'Local' && !hasLocalReadyEndpoint(svc, slices, local.name)) continue;

@@ -1,4 +1,4 @@
-import { familyOf, tryFamilyOf, type BgpPeer, type Family } from '@krouter/sdk';
+import { ALL_FAMILIES, familyOf, nextHopMayCarry, tryFamilyOf, type BgpPeer, type Family } from '@krouter/sdk';
 import type { RouterConfig } from '../config.ts';
 import { nodeAsn, type ClusterNode } from './cluster.ts';
 
@@ -17,9 +17,12 @@ export function rrClusterId(value: string): string {
   return value;
 }
 
+/** With one session per node pair, its family: the one whose next hop may carry every family (RFC 8950: IPv6). */
+const SINGLE_SESSION_FAMILY: Family = ALL_FAMILIES.find((f) => ALL_FAMILIES.every((o) => nextHopMayCarry(f, o)))!;
+
 function sessionFamilies(a: ClusterNode, b: ClusterNode, families: readonly Family[], single: boolean): Family[] {
   // One IPv6 session carries IPv4 too (extended next hop), even between nodes without IPv4 addresses.
-  if (single && a.net.primaryIP.ipv6 && b.net.primaryIP.ipv6) return [...families];
+  if (single && a.net.primaryIP[SINGLE_SESSION_FAMILY] && b.net.primaryIP[SINGLE_SESSION_FAMILY]) return [...families];
   return families.filter((f) => a.net.primaryIP[f] && b.net.primaryIP[f]);
 }
 
@@ -39,6 +42,7 @@ export function meshPeers(
   const localIsClient = local.bgp.rrClient !== undefined;
   const rrMode = localIsServer || localIsClient;
   const peers: BgpPeer[] = [];
+  if (!config.ibgp) return peers;
 
   for (const other of nodes) {
     if (other.name === local.name) continue;
@@ -71,10 +75,9 @@ export function meshPeers(
         ? { enabled: true, restartTime: config.gracefulRestart.restartTime, deferralTime: config.gracefulRestart.deferralTime }
         : undefined,
     };
-    if (config.sessionMode === 'single' && shared.includes('ipv6')) {
-      peers.push(
-        clean({ ...base, address: other.net.primaryIP.ipv6!, families: shared, extendedNexthop: shared.includes('ipv4') || undefined }),
-      );
+    if (config.sessionMode === 'single' && shared.includes(SINGLE_SESSION_FAMILY)) {
+      const extendedNexthop = shared.some((f) => f !== SINGLE_SESSION_FAMILY) || undefined;
+      peers.push(clean({ ...base, address: other.net.primaryIP[SINGLE_SESSION_FAMILY]!, families: shared, extendedNexthop }));
     } else {
       for (const family of shared) {
         peers.push(clean({ ...base, address: other.net.primaryIP[family]!, families: [family] }));

@@ -1,5 +1,8 @@
+import { refusal, refusedPrefixes, type RefusedReason } from './policies.ts';
 import {
   cidrContains,
+  tryFamilyOf,
+  nextHopMayCarry,
   parseCidr,
   type BgpRoute,
   type Cidr,
@@ -20,26 +23,20 @@ export interface RouteContext {
   table?: number;
 }
 
-export type SkipReason = 'default route' | 'excluded range' | 'own prefix' | 'own next hop' | 'next hop not directly reachable' | 'family not enabled';
+export type SkipReason = RefusedReason | 'own prefix' | 'own next hop' | 'next hop not directly reachable' | 'family not enabled';
 
 export interface DesiredRoutes {
   routes: Route[];
   skipped: Array<{ prefix: string; nextHop: string; reason: SkipReason }>;
 }
 
-function insideAny(prefix: Cidr, ranges: readonly Cidr[]): boolean {
-  return ranges.some(
-    (range) => range.family === prefix.family && range.prefixLength <= prefix.prefixLength && cidrContains(range.text, prefix.network),
-  );
-}
-
 export type RouteVerdict = { route: Route; skip?: undefined } | { route?: undefined; skip: { prefix: string; nextHop: string; reason: SkipReason } };
 
 /**
- * The import policy for learned paths, prepared once for a context: never a
- * default route, never a service range, never our own prefix, and only via
- * a next hop that is directly reachable (of the prefix's family, or IPv6
- * for an IPv4 prefix: RFC 8950 extended next hop). Returns undefined for what
+ * Which learned paths become kernel routes, prepared once for a context:
+ * nothing the import rule refuses (model/policies.ts: default routes,
+ * service ranges), never our own prefix, and only via a next hop that is
+ * directly reachable and may carry the prefix (nextHopMayCarry: RFC 8950). Returns undefined for what
  * is not a best path learned from a peer. Preparing it once matters: event
  * syncs judge prefixes one by one, and parsing the context per prefix was
  * most of a 10k-route burst's CPU.
@@ -47,7 +44,7 @@ export type RouteVerdict = { route: Route; skip?: undefined } | { route?: undefi
 export function routeJudge(ctx: RouteContext): (r: BgpRoute) => RouteVerdict | undefined {
   const own = new Set(ctx.ownPrefixes.map((p) => parseCidr(p, undefined, { allowHostBits: true }).text));
   const local = new Set(ctx.localAddresses);
-  const excluded = ctx.excluded.map((r) => parseCidr(r, undefined, { allowHostBits: true }));
+  const refused = refusedPrefixes(ctx.excluded, ctx.families);
   // Thousands of routes share a handful of next hops: decide reachability once per next hop.
   const reachable = new Map<string, boolean>();
   const directlyReachable = (family: Family, nextHop: string): boolean => {
@@ -59,19 +56,24 @@ export function routeJudge(ctx: RouteContext): (r: BgpRoute) => RouteVerdict | u
     }
     return yes;
   };
+  const families = new Map<string, Family | undefined>();
+  const nextHopFamily = (nextHop: string): Family | undefined => {
+    if (!families.has(nextHop)) families.set(nextHop, tryFamilyOf(nextHop));
+    return families.get(nextHop);
+  };
   return (r) => {
     if (!r.best || r.withdrawal || r.source === undefined) return undefined;
     const prefix = parseCidr(r.prefix, undefined, { allowHostBits: true });
     const skip = (reason: SkipReason): RouteVerdict => ({ skip: { prefix: prefix.text, nextHop: r.nextHop, reason } });
     if (!ctx.families.includes(prefix.family)) return skip('family not enabled');
-    if (prefix.prefixLength === 0) return skip('default route');
-    if (insideAny(prefix, excluded)) return skip('excluded range');
+    const refusedBecause = refusal(refused, prefix);
+    if (refusedBecause) return skip(refusedBecause);
     if (own.has(prefix.text)) return skip('own prefix');
     if (local.has(r.nextHop)) return skip('own next hop');
     // The next hop's own family decides reachability: an IPv4 prefix may come
-    // with an IPv6 next hop over an IPv6-only underlay (RFC 8950).
-    const viaFamily: Family = r.nextHop.includes(':') ? 'ipv6' : 'ipv4';
-    if (viaFamily !== prefix.family && !(prefix.family === 'ipv4' && viaFamily === 'ipv6')) return skip('next hop not directly reachable');
+    // with an IPv6 next hop over an IPv6-only underlay.
+    const viaFamily = nextHopFamily(r.nextHop);
+    if (!viaFamily || !nextHopMayCarry(viaFamily, prefix.family)) return skip('next hop not directly reachable');
     if (!directlyReachable(viaFamily, r.nextHop)) return skip('next hop not directly reachable');
     return {
       route: {

@@ -113,27 +113,58 @@ export interface BgpPolicy {
 }
 
 /**
- * BGP through a supervised gobgpd. The service keeps the desired state
- * (global, peers, paths, policies) and replays it when gobgpd restarts.
+ * The whole BGP state a plugin wants, handed over on every sync. The
+ * service diffs it against what gobgpd holds and sends only the difference.
+ */
+export interface BgpDesiredState {
+  /** The speaker's global settings; absent means BGP stopped (gobgpd is stopped). */
+  global?: BgpGlobal;
+  peers: readonly BgpPeer[];
+  /** Paths to originate; each prefix at most once (a later duplicate is rejected). */
+  paths: readonly BgpPath[];
+  policies?: { import?: BgpPolicy; export?: BgpPolicy };
+}
+
+/** Why one object of a desired state was not applied. */
+export type BgpRejectionKind =
+  /** The object itself is malformed (bad address, next hop of the wrong family, duplicate). */
+  | 'invalid'
+  /** gobgpd refused it. */
+  | 'refused';
+
+export interface BgpRejection {
+  object: 'peer' | 'path';
+  /** Peer address or path prefix, as given. */
+  key: string;
+  kind: BgpRejectionKind;
+  message: string;
+}
+
+export interface BgpApplyResult {
+  /** Objects left out; everything else is applied (or will be, once gobgpd is up). */
+  rejected: BgpRejection[];
+}
+
+/**
+ * BGP through a supervised gobgpd, declaratively: `apply` takes the whole
+ * desired state; the service alone keeps it, diffs it against gobgpd,
+ * adopts a gobgpd left running by a previous agent (removing what is no
+ * longer desired) and replays it after gobgpd restarts.
  */
 export interface Gobgp {
-  startBgp(global: BgpGlobal): Promise<void>;
-  stopBgp(): Promise<void>;
-  /** Adds the peer, or updates it in place when its config changed. */
-  addPeer(peer: BgpPeer): Promise<void>;
-  deletePeer(address: string): Promise<void>;
+  /**
+   * Makes gobgpd hold exactly this state. Applying the same state again
+   * sends nothing. Throws on a malformed global config or policy (nothing
+   * changes then); a malformed peer or path is rejected alone.
+   */
+  apply(desired: BgpDesiredState): Promise<BgpApplyResult>;
   listPeers(): Promise<BgpPeerState[]>;
-  /** Originates a path. Throws when nextHop's family differs from the prefix's. */
-  addPath(path: BgpPath): Promise<void>;
-  deletePath(path: Pick<BgpPath, 'prefix'> & Partial<BgpPath>): Promise<void>;
   /** Paths of one family in a table (adj tables need `peer`). */
   listPaths(family: Family, table?: RibTable, peer?: string): Promise<BgpRoute[]>;
-  /** Sets the import or export policy (replacing the previous one of that direction). */
-  setPolicy(direction: 'import' | 'export', policy: BgpPolicy | undefined): Promise<void>;
   /** Subscribes to best-path and peer-state changes. */
   watch(listener: (event: BgpEvent) => void): () => void;
   /** True while gobgpd is up and the desired state has been replayed. */
   readonly ready: boolean;
 }
 
-export const Gobgp = serviceToken<Gobgp>('gobgp', 1);
+export const Gobgp = serviceToken<Gobgp>('gobgp', 2);

@@ -40,10 +40,49 @@ export interface Informers {
   readonly endpointSlices: Informer<V1EndpointSlice>;
   readonly namespaces: Informer<V1Namespace>;
   readonly networkPolicies: Informer<V1NetworkPolicy>;
-  /** Resolves once every started informer has listed; rejects after timeoutMs. */
+  /** Resolves once every started informer has listed; rejects after timeoutMs (default: the agent's cache sync timeout, kubernetes.cacheSyncTimeoutSeconds). */
   waitForSync(timeoutMs?: number): Promise<void>;
   /** Writes through the API: events and status patches. */
   readonly api: KubernetesWriter;
+}
+
+/**
+ * A coordination.k8s.io/v1 Lease as the agent reads and writes it (times are
+ * RFC 3339 texts with microseconds, as the API stores them).
+ */
+export interface LeaseRecord {
+  namespace: string;
+  name: string;
+  /** Set on a Lease read; an update must carry the one it read (optimistic concurrency). */
+  resourceVersion?: string;
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+/** Why a write through the API failed: a closed set, so callers decide on values, not on message texts. */
+export type ApiErrorKind = 'conflict' | 'already-exists' | 'not-found' | 'forbidden' | 'invalid' | 'other';
+
+const API_ERROR_BRAND = Symbol.for('krouter/api-error');
+
+/** A failed API write. Recognise it with `apiErrorKind(err)` (works across separately built bundles). */
+export class ApiWriteError extends Error {
+  readonly [API_ERROR_BRAND] = true;
+  constructor(
+    readonly kind: ApiErrorKind,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ApiWriteError';
+  }
+}
+
+/** The kind of a failed API write, or undefined when `err` is not one. */
+export function apiErrorKind(err: unknown): ApiErrorKind | undefined {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[API_ERROR_BRAND] === true ? (err as ApiWriteError).kind : undefined;
 }
 
 /** The few writes an agent makes. */
@@ -52,6 +91,19 @@ export interface KubernetesWriter {
   recordEvent(ref: { kind: string; name: string; namespace?: string; uid?: string }, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
   /** JSON merge patch of an object's metadata annotations/labels. */
   patchNodeAnnotations(name: string, annotations: Record<string, string | null>): Promise<void>;
+  /** Reads a Lease; undefined when there is none. Throws ApiWriteError on other failures. */
+  getLease(namespace: string, name: string): Promise<LeaseRecord | undefined>;
+  /** Creates a Lease (no resourceVersion); ApiWriteError `already-exists` when another made it first. */
+  createLease(lease: LeaseRecord): Promise<LeaseRecord>;
+  /** Replaces a Lease read before; ApiWriteError `conflict` when it changed since (resourceVersion). */
+  updateLease(lease: LeaseRecord): Promise<LeaseRecord>;
+  /**
+   * Replaces a Service's status (the `status` subresource) with the given
+   * object's `status`; `metadata.resourceVersion` must be the one the caller
+   * decided on (ApiWriteError `conflict` when the Service changed since,
+   * `not-found` when it is gone). Returns the Service as stored.
+   */
+  updateServiceStatus(service: V1Service): Promise<V1Service>;
 }
 
 export const Informers = serviceToken<Informers>('informers', 1);

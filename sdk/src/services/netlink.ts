@@ -11,6 +11,7 @@ export interface Link {
   mtu: number;
   up: boolean;
   master?: string;
+  /** The link's hardware address as `ip` prints it (lower-case hex octets for Ethernet-like links). */
   mac?: string;
 }
 
@@ -59,10 +60,14 @@ export type NetlinkOp =
   | { op: 'route.delete'; route: Route }
   | { op: 'addr.replace'; dev: string; cidr: string; noDad?: boolean }
   | { op: 'addr.delete'; dev: string; cidr: string }
-  | { op: 'link.bridge'; name: string; mtu?: number }
+  /**
+   * `mac` gives the bridge an address of its own. Without one Linux lends the
+   * bridge the lowest MAC among its ports, which changes as ports come and go.
+   */
+  | { op: 'link.bridge'; name: string; mtu?: number; mac?: string }
   | { op: 'link.veth'; name: string; peer: string; mtu?: number }
   | { op: 'link.vxlan'; name: string; vni: number; dev?: string; local?: string; port?: number; learning?: boolean; mtu?: number }
-  | { op: 'link.set'; name: string; up?: boolean; mtu?: number; master?: string | null }
+  | { op: 'link.set'; name: string; up?: boolean; mtu?: number; master?: string | null; mac?: string }
   | { op: 'link.delete'; name: string }
   | { op: 'rule.add'; rule: Rule }
   | { op: 'rule.delete'; rule: Rule };

@@ -1,5 +1,7 @@
-import { familyOf, parseCidr, parseIP, type Family } from '../families.ts';
+import { familyOf, nextHopMayCarry, parseCidr, parseIP, type Family } from '../families.ts';
 import type {
+  BgpApplyResult,
+  BgpDesiredState,
   BgpEvent,
   BgpGlobal,
   BgpPath,
@@ -7,6 +9,7 @@ import type {
   BgpPeerState,
   BgpPeerStateName,
   BgpPolicy,
+  BgpRejection,
   BgpRoute,
   Gobgp,
   RibTable,
@@ -25,12 +28,25 @@ export interface InjectedRoute {
   withdrawal?: boolean;
 }
 
+/** What apply() changed, per kind of object: how a test tells a no-op from a change. */
+export interface FakeGobgpCalls {
+  startBgp: number;
+  stopBgp: number;
+  addPeer: number;
+  updatePeer: number;
+  deletePeer: number;
+  addPath: number;
+  deletePath: number;
+  setPolicy: number;
+}
+
 /**
- * BGP in memory. Keeps global config, peers, originated paths and learned
- * routes; derives each path's family from its prefix and rejects a next hop
- * of the other family (the check gobgpd itself does not make). Emits 'best' /
- * 'withdraw' events for originated and injected routes and 'peer' events for
- * injected peer states.
+ * BGP in memory, declaratively like the real service: apply() diffs the
+ * desired state against what it holds and changes (and counts, in `calls`)
+ * only the difference. Derives each path's family from its prefix and
+ * rejects a next hop of the other family (the check gobgpd itself does not
+ * make). Emits 'best' / 'withdraw' events for originated and injected routes
+ * and 'peer' events for injected peer states.
  */
 export class FakeGobgp implements Gobgp {
   global: BgpGlobal | undefined;
@@ -50,33 +66,102 @@ export class FakeGobgp implements Gobgp {
     for (const l of [...this.listeners]) l(event);
   }
 
-  private requireStarted() {
-    if (!this.global) throw new Error('BGP is not started (call startBgp first)');
+  readonly calls: FakeGobgpCalls = { startBgp: 0, stopBgp: 0, addPeer: 0, updatePeer: 0, deletePeer: 0, addPath: 0, deletePath: 0, setPolicy: 0 };
+  /** How many apply() calls were made. */
+  applies = 0;
+
+  async apply(desired: BgpDesiredState): Promise<BgpApplyResult> {
+    this.applies++;
+    const rejected: BgpRejection[] = [];
+    if (!desired.global) {
+      if (this.global) this.stopBgp();
+      return { rejected };
+    }
+    parseIP(desired.global.routerId, 'ipv4');
+    const asn = desired.global.asn;
+    if (!Number.isInteger(asn) || asn < 1 || asn > 4294967295) throw new Error(`asn ${asn} out of range`);
+    if (this.global && JSON.stringify(this.global) !== JSON.stringify(desired.global)) this.stopBgp();
+    if (!this.global) {
+      this.global = structuredClone(desired.global);
+      this.calls.startBgp++;
+    }
+
+    const paths = new Map<string, BgpPath & { family: Family }>();
+    for (const path of desired.paths) {
+      try {
+        const stored = this.checkPath(path);
+        paths.set(`${stored.family} ${stored.prefix}`, stored);
+      } catch (e) {
+        rejected.push({ object: 'path', key: path.prefix, kind: 'invalid', message: (e as Error).message });
+      }
+    }
+    for (const [key, old] of [...this.paths]) {
+      if (paths.has(key)) continue;
+      this.paths.delete(key);
+      this.calls.deletePath++;
+      this.emit({ type: 'withdraw', route: { ...this.toRoute(old), best: false, withdrawal: true } });
+    }
+    for (const [key, path] of paths) {
+      if (JSON.stringify(this.paths.get(key)) === JSON.stringify(path)) continue;
+      this.paths.set(key, path);
+      this.calls.addPath++;
+      this.emit({ type: 'best', route: this.toRoute(path) });
+    }
+
+    for (const direction of ['import', 'export'] as const) {
+      const policy = desired.policies?.[direction];
+      if (JSON.stringify(this.policies[direction]) === JSON.stringify(policy)) continue;
+      this.calls.setPolicy++;
+      if (policy) this.policies[direction] = structuredClone(policy);
+      else delete this.policies[direction];
+    }
+
+    const peers = new Map<string, BgpPeer>();
+    for (const peer of desired.peers) {
+      try {
+        const address = parseIP(peer.address).address;
+        if (peers.has(address)) throw new Error(`bgp peer ${address}: configured twice`);
+        peers.set(address, { ...structuredClone(peer), address });
+      } catch (e) {
+        rejected.push({ object: 'peer', key: peer.address, kind: 'invalid', message: (e as Error).message });
+      }
+    }
+    for (const address of [...this.peers.keys()]) {
+      if (peers.has(address)) continue;
+      this.removePeer(address);
+      this.calls.deletePeer++;
+    }
+    for (const [address, peer] of peers) {
+      const existing = this.peers.get(address);
+      if (existing) {
+        const { state, ...config } = existing;
+        if (JSON.stringify(config) === JSON.stringify(peer)) continue;
+        this.calls.updatePeer++;
+      } else this.calls.addPeer++;
+      this.peers.set(address, { ...peer, state: existing?.state ?? 'active' });
+    }
+    return { rejected };
   }
 
-  async startBgp(global: BgpGlobal): Promise<void> {
-    parseIP(global.routerId, 'ipv4');
-    if (!Number.isInteger(global.asn) || global.asn < 1 || global.asn > 4294967295) throw new Error(`asn ${global.asn} out of range`);
-    this.global = structuredClone(global);
-  }
-
-  async stopBgp(): Promise<void> {
+  private stopBgp(): void {
+    this.calls.stopBgp++;
     this.global = undefined;
     this.peers.clear();
     this.paths.clear();
     this.learned.clear();
   }
 
-  async addPeer(peer: BgpPeer): Promise<void> {
-    this.requireStarted();
-    parseIP(peer.address);
-    const existing = this.peers.get(peer.address);
-    this.peers.set(peer.address, { ...structuredClone(peer), state: existing?.state ?? 'active' });
+  private checkPath(path: BgpPath): BgpPath & { family: Family } {
+    const prefix = parseCidr(path.prefix);
+    const nh = parseIP(path.nextHop);
+    if (!nextHopMayCarry(nh.family, prefix.family, { extendedNexthop: path.extendedNexthop === true })) {
+      throw new Error(`path ${path.prefix}: next hop ${path.nextHop} is ${nh.family}, prefix is ${prefix.family}`);
+    }
+    return { ...structuredClone(path), prefix: prefix.text, family: prefix.family };
   }
 
-  async deletePeer(address: string): Promise<void> {
-    this.requireStarted();
-    if (!this.peers.delete(address)) throw new Error(`peer ${address} not found`);
+  private removePeer(address: string): void {
+    this.peers.delete(address);
     for (const [k, r] of this.learned) {
       if (r.source === address) {
         this.learned.delete(k);
@@ -103,29 +188,6 @@ export class FakeGobgp implements Gobgp {
     return { family: p.family, prefix: p.prefix, nextHop: p.nextHop, asPath: p.asPath ?? [], communities: p.communities ?? [], best: true };
   }
 
-  async addPath(path: BgpPath): Promise<void> {
-    this.requireStarted();
-    const prefix = parseCidr(path.prefix);
-    const nh = parseIP(path.nextHop);
-    const extended = prefix.family === 'ipv4' && nh.family === 'ipv6' && path.extendedNexthop === true;
-    if (nh.family !== prefix.family && !extended) {
-      throw new Error(`path ${path.prefix}: next hop ${path.nextHop} is ${nh.family}, prefix is ${prefix.family}`);
-    }
-    const stored = { ...structuredClone(path), prefix: prefix.text, family: prefix.family };
-    this.paths.set(`${prefix.family} ${prefix.text}`, stored);
-    this.emit({ type: 'best', route: this.toRoute(stored) });
-  }
-
-  async deletePath(path: Pick<BgpPath, 'prefix'> & Partial<BgpPath>): Promise<void> {
-    this.requireStarted();
-    const prefix = parseCidr(path.prefix);
-    const key = `${prefix.family} ${prefix.text}`;
-    const old = this.paths.get(key);
-    if (!old) return;
-    this.paths.delete(key);
-    this.emit({ type: 'withdraw', route: { ...this.toRoute(old), best: false, withdrawal: true } });
-  }
-
   async listPaths(family: Family, table: RibTable = 'global', peer?: string): Promise<BgpRoute[]> {
     const local = [...this.paths.values()].filter((p) => p.family === family).map((p) => this.toRoute(p));
     const learned = [...this.learned.values()].filter((r) => r.family === family);
@@ -143,12 +205,6 @@ export class FakeGobgp implements Gobgp {
         return p && p.families.includes(family) ? local : [];
       }
     }
-  }
-
-  async setPolicy(direction: 'import' | 'export', policy: BgpPolicy | undefined): Promise<void> {
-    this.requireStarted();
-    if (policy) this.policies[direction] = structuredClone(policy);
-    else delete this.policies[direction];
   }
 
   watch(listener: (event: BgpEvent) => void): () => void {
@@ -193,7 +249,7 @@ export class FakeGobgp implements Gobgp {
     this.emit({ type: 'peer', peer: this.peerState(p) });
   }
 
-  /** Simulates a gobgpd restart: desired state stays, listeners hear 'restarted'. */
+  /** Simulates a gobgpd restart: the desired state stays (replayed), listeners hear 'restarted'. */
   simulateRestart(): void {
     this.emit({ type: 'restarted' });
   }

@@ -1,14 +1,16 @@
-import type {
-  Change,
-  Informer,
-  Informers,
-  KubernetesWriter,
-  V1EndpointSlice,
-  V1Namespace,
-  V1NetworkPolicy,
-  V1Node,
-  V1Pod,
-  V1Service,
+import {
+  ApiWriteError,
+  type Change,
+  type Informer,
+  type Informers,
+  type KubernetesWriter,
+  type LeaseRecord,
+  type V1EndpointSlice,
+  type V1Namespace,
+  type V1NetworkPolicy,
+  type V1Node,
+  type V1Pod,
+  type V1Service,
 } from '../services/informers.ts';
 
 interface Meta {
@@ -105,12 +107,87 @@ export interface RecordedEvent {
   message: string;
 }
 
-/** Records events; applies node annotation patches to the fake node informer. */
+/**
+ * Leases in memory with the API's resourceVersion rules; share one between
+ * several FakeInformers to have several agents race for the same Lease.
+ */
+export class FakeLeaseStore {
+  private readonly leases = new Map<string, LeaseRecord>();
+  private rv = 0;
+  /** Every successful write, in order. */
+  readonly writes: LeaseRecord[] = [];
+  /** Fails the next write with this error (then writes work again). */
+  failNext: Error | undefined;
+
+  get(namespace: string, name: string): LeaseRecord | undefined {
+    const l = this.leases.get(`${namespace}/${name}`);
+    return l && structuredClone(l);
+  }
+
+  private write(lease: LeaseRecord): LeaseRecord {
+    const failure = this.failNext;
+    this.failNext = undefined;
+    if (failure) throw failure;
+    const stored = { ...structuredClone(lease), resourceVersion: String(++this.rv) };
+    this.leases.set(`${lease.namespace}/${lease.name}`, stored);
+    this.writes.push(structuredClone(stored));
+    return structuredClone(stored);
+  }
+
+  create(lease: LeaseRecord): LeaseRecord {
+    if (this.leases.has(`${lease.namespace}/${lease.name}`)) throw new ApiWriteError('already-exists', `lease ${lease.namespace}/${lease.name} already exists`, 409);
+    return this.write(lease);
+  }
+
+  update(lease: LeaseRecord): LeaseRecord {
+    const old = this.leases.get(`${lease.namespace}/${lease.name}`);
+    if (!old) throw new ApiWriteError('not-found', `lease ${lease.namespace}/${lease.name} not found`, 404);
+    if (lease.resourceVersion !== old.resourceVersion) throw new ApiWriteError('conflict', `lease ${lease.namespace}/${lease.name} was modified`, 409);
+    return this.write(lease);
+  }
+}
+
+/**
+ * Records events; applies node annotation patches to the fake node informer,
+ * service status updates to the fake service informer (with the API's
+ * resourceVersion check), and Lease writes to a FakeLeaseStore.
+ */
 export class FakeKubernetesWriter implements KubernetesWriter {
   readonly events: RecordedEvent[] = [];
   readonly annotationPatches: Array<{ name: string; annotations: Record<string, string | null> }> = [];
+  /** Every successful service status update (the Service as stored). */
+  readonly statusUpdates: V1Service[] = [];
+  /** Fails the next service status update with this error. */
+  failNextStatusUpdate: Error | undefined;
 
-  constructor(private readonly nodes: FakeInformer<V1Node>) {}
+  constructor(
+    private readonly nodes: FakeInformer<V1Node>,
+    private readonly services: FakeInformer<V1Service> = new FakeInformer<V1Service>('Service'),
+    readonly leases: FakeLeaseStore = new FakeLeaseStore(),
+  ) {}
+
+  async getLease(namespace: string, name: string): Promise<LeaseRecord | undefined> {
+    return this.leases.get(namespace, name);
+  }
+  async createLease(lease: LeaseRecord): Promise<LeaseRecord> {
+    return this.leases.create(lease);
+  }
+  async updateLease(lease: LeaseRecord): Promise<LeaseRecord> {
+    return this.leases.update(lease);
+  }
+
+  async updateServiceStatus(service: V1Service): Promise<V1Service> {
+    const failure = this.failNextStatusUpdate;
+    this.failNextStatusUpdate = undefined;
+    if (failure) throw failure;
+    const key = `${service.metadata?.namespace}/${service.metadata?.name}`;
+    const current = this.services.get(key);
+    if (!current) throw new ApiWriteError('not-found', `service ${key} not found`, 404);
+    if (service.metadata?.resourceVersion !== current.metadata?.resourceVersion) throw new ApiWriteError('conflict', `service ${key} was modified`, 409);
+    const stored = this.services.update({ ...structuredClone(current), status: structuredClone(service.status ?? {}) });
+    this.statusUpdates.push(structuredClone(stored));
+    return structuredClone(stored);
+  }
 
   async recordEvent(ref: RecordedEvent['ref'], type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     this.events.push({ ref: { ...ref }, type, reason, message });
@@ -131,15 +208,19 @@ export class FakeKubernetesWriter implements KubernetesWriter {
   }
 }
 
-/** The six informers in memory, all synced. */
+/** The six informers in memory, all synced. `leases` may be shared between several of them (agents racing for a Lease). */
 export class FakeInformers implements Informers {
+  constructor(opts: { leases?: FakeLeaseStore } = {}) {
+    this.api = new FakeKubernetesWriter(this.nodes, this.services, opts.leases);
+  }
+
   readonly nodes = new FakeInformer<V1Node>('Node');
   readonly pods = new FakeInformer<V1Pod>('Pod');
   readonly services = new FakeInformer<V1Service>('Service');
   readonly endpointSlices = new FakeInformer<V1EndpointSlice>('EndpointSlice');
   readonly namespaces = new FakeInformer<V1Namespace>('Namespace');
   readonly networkPolicies = new FakeInformer<V1NetworkPolicy>('NetworkPolicy');
-  readonly api = new FakeKubernetesWriter(this.nodes);
+  readonly api: FakeKubernetesWriter;
 
   async waitForSync(): Promise<void> {
     const all = [this.nodes, this.pods, this.services, this.endpointSlices, this.namespaces, this.networkPolicies];

@@ -1,4 +1,5 @@
 import { familyOf, parseCidr, parseIP, type Family } from '../families.ts';
+import { parseUnicastMac } from '../mac.ts';
 import {
   KROUTER_ROUTE_PROTOCOL,
   type Address,
@@ -28,6 +29,11 @@ export interface FakeNetlinkOptions {
  * (missing device, wrong-family gateway, host bits, duplicates, missing
  * objects on delete), reports failures per op and still applies the rest, as
  * the host's `ip -force -batch` does. Every batch is recorded in `batches`.
+ *
+ * MACs behave as Linux's do: links made by apply() get a generated address,
+ * and a bridge whose address was never set explicitly (at creation or with
+ * link.set) carries the lowest MAC among its ports, changing as ports join
+ * and leave.
  */
 export class FakeNetlink implements Netlink {
   readonly links = new Map<string, Link>();
@@ -45,6 +51,8 @@ export class FakeNetlink implements Netlink {
   readonly batches: NetlinkOp[][] = [];
   /** Peers of veth pairs, both directions. */
   private readonly peers = new Map<string, string>();
+  /** Links whose MAC was set explicitly: a bridge among them no longer follows its ports. */
+  private readonly macSet = new Set<string>();
   private nextIndex = 1;
 
   constructor(opts: FakeNetlinkOptions = {}) {
@@ -135,13 +143,15 @@ export class FakeNetlink implements Netlink {
       case 'link.vxlan': {
         if (this.links.has(op.name)) throw new Error(`RTNETLINK answers: File exists (${op.name})`);
         if (op.op === 'link.vxlan' && op.dev !== undefined) this.requireLink(op.dev);
-        this.addLink({ name: op.name, kind: op.op === 'link.bridge' ? 'bridge' : 'vxlan', mtu: op.mtu ?? 1500 });
+        const mac = op.op === 'link.bridge' && op.mac !== undefined ? parseUnicastMac(op.mac) : undefined;
+        const link = this.addLink({ name: op.name, kind: op.op === 'link.bridge' ? 'bridge' : 'vxlan', mtu: op.mtu ?? 1500, mac: mac ?? this.generatedMac() });
+        if (mac) this.macSet.add(link.name);
         return;
       }
       case 'link.veth': {
         for (const n of [op.name, op.peer]) if (this.links.has(n)) throw new Error(`RTNETLINK answers: File exists (${n})`);
-        this.addLink({ name: op.name, kind: 'veth', mtu: op.mtu ?? 1500 });
-        this.addLink({ name: op.peer, kind: 'veth', mtu: op.mtu ?? 1500 });
+        this.addLink({ name: op.name, kind: 'veth', mtu: op.mtu ?? 1500, mac: this.generatedMac() });
+        this.addLink({ name: op.peer, kind: 'veth', mtu: op.mtu ?? 1500, mac: this.generatedMac() });
         this.peers.set(op.name, op.peer).set(op.peer, op.name);
         return;
       }
@@ -152,10 +162,17 @@ export class FakeNetlink implements Netlink {
           if (m.kind !== 'bridge') throw new Error(`${op.master} is not a bridge`);
         }
         if (op.mtu !== undefined && (op.mtu < 68 || op.mtu > 65535)) throw new Error(`mtu ${op.mtu} out of range`);
+        const mac = op.mac === undefined ? undefined : parseUnicastMac(op.mac);
+        const oldMaster = l.master;
         if (op.up !== undefined) l.up = op.up;
         if (op.mtu !== undefined) l.mtu = op.mtu;
+        if (mac !== undefined) {
+          l.mac = mac;
+          this.macSet.add(l.name);
+        }
         if (op.master === null) delete l.master;
         else if (op.master !== undefined) l.master = op.master;
+        for (const bridge of new Set([oldMaster, l.master])) if (bridge) this.followPorts(bridge);
         return;
       }
       case 'link.delete': {
@@ -183,11 +200,32 @@ export class FakeNetlink implements Netlink {
   }
 
   private removeLink(name: string) {
+    const master = this.links.get(name)?.master;
     this.links.delete(name);
     this.peers.delete(name);
+    this.macSet.delete(name);
     for (let i = this.addresses.length - 1; i >= 0; i--) if (this.addresses[i]!.dev === name) this.addresses.splice(i, 1);
     for (let i = this.routes.length - 1; i >= 0; i--) if (this.routes[i]!.dev === name) this.routes.splice(i, 1);
     for (const l of this.links.values()) if (l.master === name) delete l.master;
+    if (master) this.followPorts(master);
+  }
+
+  /** A distinct locally administered MAC per link made, as the kernel's random ones are. */
+  private generatedMac(): string {
+    const n = this.nextIndex;
+    return `02:fa:${[n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+  }
+
+  /**
+   * Linux's rule (br_stp_recalculate_bridge_id) for a bridge whose MAC was
+   * never set explicitly: it takes the lowest MAC among its ports, and all
+   * zeros once the last port has left.
+   */
+  private followPorts(bridgeName: string): void {
+    const bridge = this.links.get(bridgeName);
+    if (!bridge || bridge.kind !== 'bridge' || this.macSet.has(bridgeName)) return;
+    const ports = [...this.links.values()].filter((l) => l.master === bridgeName && l.mac).map((l) => l.mac!).sort();
+    bridge.mac = ports[0] ?? '00:00:00:00:00:00';
   }
 
   async apply(ops: readonly NetlinkOp[]): Promise<ApplyResult> {

@@ -2,10 +2,12 @@
  * Runs a CNI network configuration list the way libcni does: each plugin in
  * turn with its own config plus the list's name/cniVersion, the previous
  * plugin's result as prevResult, and runtimeConfig for the capabilities it
- * declares. The plugins run inside the node's network namespace.
+ * declares. The plugins run inside the node's network namespace, with the
+ * node's own /var/lib/cni mounted (host-local keeps its leases there).
  */
 import { spawn } from 'node:child_process';
 import { parseIP, tryFamilyOf, type Family } from '../../../sdk/src/families.ts';
+import { nodeExecArgv, type Mount } from './container.ts';
 
 export const CNI_PATH = '/usr/lib/cni';
 
@@ -87,10 +89,11 @@ export function resultIPs(result: any): Partial<Record<Family, string>> {
 export class CniError extends Error {}
 
 /** Runs one plugin binary in the node namespace; resolves with its parsed stdout. */
-export function execPlugin(nodeNetns: string, type: string, env: Record<string, string>, stdin: unknown): Promise<unknown> {
+export function execPlugin(nodeNetns: string, type: string, env: Record<string, string>, stdin: unknown, mounts: readonly Mount[] = []): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    const child = spawn('ip', ['netns', 'exec', nodeNetns, 'env', ...envArgs, `${CNI_PATH}/${type}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = nodeExecArgv(nodeNetns, mounts, ['env', ...envArgs, `${CNI_PATH}/${type}`]);
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -114,22 +117,22 @@ export function execPlugin(nodeNetns: string, type: string, env: Record<string, 
 }
 
 /** ADD through the whole list; returns the last plugin's result. */
-export async function cniAdd(nodeNetns: string, list: Conflist, inv: Omit<CniInvocation, 'command'>): Promise<unknown> {
+export async function cniAdd(nodeNetns: string, list: Conflist, inv: Omit<CniInvocation, 'command'>, mounts: readonly Mount[] = []): Promise<unknown> {
   let prev: unknown;
   const env = cniEnv({ ...inv, command: 'ADD' });
   for (let i = 0; i < list.plugins.length; i++) {
-    prev = await execPlugin(nodeNetns, list.plugins[i]!.type, env, pluginStdin(list, i, inv, prev));
+    prev = await execPlugin(nodeNetns, list.plugins[i]!.type, env, pluginStdin(list, i, inv, prev), mounts);
   }
   return prev;
 }
 
 /** DEL in reverse order with the cached ADD result; every plugin runs even if one fails. */
-export async function cniDel(nodeNetns: string, list: Conflist, inv: Omit<CniInvocation, 'command'>, cachedResult?: unknown): Promise<string[]> {
+export async function cniDel(nodeNetns: string, list: Conflist, inv: Omit<CniInvocation, 'command'>, cachedResult?: unknown, mounts: readonly Mount[] = []): Promise<string[]> {
   const env = cniEnv({ ...inv, command: 'DEL' });
   const errors: string[] = [];
   for (let i = list.plugins.length - 1; i >= 0; i--) {
     try {
-      await execPlugin(nodeNetns, list.plugins[i]!.type, env, pluginStdin(list, i, inv, cachedResult));
+      await execPlugin(nodeNetns, list.plugins[i]!.type, env, pluginStdin(list, i, inv, cachedResult), mounts);
     } catch (e) {
       errors.push((e as Error).message);
     }

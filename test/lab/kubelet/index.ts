@@ -1,50 +1,37 @@
 /**
  * The lab kubelet for one node (runs in the lab daemon, in the root
- * namespace): registers the Node, and turns every Pod bound to the node into
- * a network namespace attached with the real CNI plugins and the conflist the
- * node's krouter wrote, with the pod test server on the pod's ports. Every
- * namespace and process is recorded under <state>/nodes/<node>/pods/ before
- * it is made, so `lab down` can remove it after a crash.
+ * namespace). There is no container runtime here, but towards the API
+ * server it acts as a kubelet does, under its own identity
+ * (`system:node:<name>`, so the Node authorizer and NodeRestriction apply):
+ *
+ * - registers its Node (addresses per family, capacity) and posts Ready once
+ *   the node's krouter has written the CNI config;
+ * - renews the node Lease, so the node-lifecycle controller keeps it Ready;
+ * - runs the Pods bound to it (runtime.ts) and reports their status (IPs
+ *   per family, container restarts, readiness from the readiness probe);
+ * - honours graceful deletion: a pod with a deletionTimestamp is stopped
+ *   (SIGTERM, SIGKILL after the grace period) and then deleted with grace
+ *   period 0, which lets the API server remove it.
  */
-import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { nodeNetns, nodePaths, nodeUnderlayByName, podNetnsName, statePaths, type LabSpec } from '../config.ts';
-import { isRecordedAlive, processStartTime } from '../state.ts';
-import { Informer, KubeClient, KubeError, keyOf, R, type Obj } from '../controllers/kube.ts';
-import { cniAdd, cniDel, parseConflist, resultIPs, type Conflist } from './cni.ts';
-import { podPorts, portMappings, runningStatus } from './pod.ts';
+import { labClient } from '../api.ts';
+import { nodeNetns, nodePaths, nodeUnderlayByName, statePaths, type LabSpec } from '../config.ts';
+import { nodeIdentity } from '../k8s/pki.ts';
+import { Informer, KubeError, R, keyOf, type Obj } from '../kube.ts';
+import { parseConflist, type Conflist } from './cni.ts';
+import { LEASE_RENEW_SECONDS, leaseObject, nodeObject, nodeStatus } from './node-status.ts';
+import { imageKind, runningStatus, type PodSpecLike } from './pod.ts';
+import { RunningPod, newPodRecord, stopPodRecord, type NodeRuntime, type PodRecord } from './runtime.ts';
 
-const execFileP = promisify(execFile);
-const POD_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'pod-server.mjs');
+import { controlRequest } from './control.ts';
+
+export { podSocketPath, type PodRecord } from './runtime.ts';
+export { controlRequest } from './control.ts';
 
 export interface Kubelet {
-  close(): Promise<void>;
-}
-
-/** What the kubelet made for one pod; written before each thing is made. */
-export interface PodRecord {
-  namespace: string;
-  name: string;
-  uid: string;
-  node: string;
-  netns: string;
-  containerId: string;
-  /** The conflist the pod was attached with (DEL must use the same). */
-  conflist?: Conflist;
-  cniResult?: unknown;
-  server?: { pid: number; startTime?: string };
-  socket: string;
-  ips?: Record<string, string>;
-}
-
-/** Control socket of a pod's test server (the filesystem is shared by all namespaces). */
-export function podSocketPath(spec: Pick<LabSpec, 'stateDir'>, netns: string): string {
-  return path.join(spec.stateDir, 'pods', `${netns}.sock`);
+  /** Stops the pods (gracefully; with `kill`, SIGKILL only, as a machine losing power) and ends. */
+  close(opts?: { kill?: boolean }): Promise<void>;
 }
 
 /** Counting semaphore: bounded parallel pod work. */
@@ -64,64 +51,31 @@ class Limit {
   }
 }
 
-async function sh(args: string[]): Promise<string> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** GET of a hostNetwork container's readiness probe, from here (the root namespace reaches every node address). */
+async function httpProbe(host: string, port: number, probePath: string): Promise<boolean> {
+  const h = host.includes(':') ? `[${host}]` : host;
   try {
-    return (await execFileP(args[0]!, args.slice(1), { encoding: 'utf8' })).stdout;
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
+    const res = await fetch(`http://${h}:${port}${probePath}`, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.status >= 200 && res.status < 400;
+  } catch {
+    return false;
   }
 }
 
-/** One JSON request to a pod server's control socket. */
-export function controlRequest(socket: string, req: Record<string, unknown>, timeoutMs = 5000): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const conn = net.connect(socket);
-    let buf = '';
-    const timer = setTimeout(() => {
-      conn.destroy();
-      reject(new Error(`${socket}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    conn.on('connect', () => conn.end(`${JSON.stringify(req)}\n`));
-    conn.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        conn.destroy();
-        try {
-          resolve(JSON.parse(buf.slice(0, nl)));
-        } catch (e) {
-          reject(e);
-        }
-      }
-    });
-    conn.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
-
-export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: string; log?: (line: string) => void; concurrency?: number }): Promise<Kubelet> {
+export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (line: string) => void; concurrency?: number }): Promise<Kubelet> {
   const { spec, node } = opts;
   const log = opts.log ?? (() => undefined);
-  const client = new KubeClient(opts.apiUrl);
+  const client = labClient(spec, nodeIdentity(node));
   const paths = nodePaths(spec, node);
-  const nodeNs = nodeNetns(node);
   const underlay = nodeUnderlayByName(spec, node);
   const limit = new Limit(opts.concurrency ?? 6);
-  const podLogDir = path.join(statePaths.logs(spec.stateDir), 'pods');
-  for (const d of [paths.podsDir, path.join(spec.stateDir, 'pods'), podLogDir]) mkdirSync(d, { recursive: true });
+  for (const d of [paths.podsDir, paths.root, path.join(spec.stateDir, 'pods'), path.join(statePaths.logs(spec.stateDir), 'pods')]) mkdirSync(d, { recursive: true });
+  let closed = false;
 
-  const recordFile = (netns: string) => path.join(paths.podsDir, `${netns}.json`);
-  const saveRecord = (r: PodRecord) => {
-    const f = recordFile(r.netns);
-    writeFileSync(`${f}.tmp`, JSON.stringify(r));
-    renameSync(`${f}.tmp`, f);
-  };
-
-  // ---- CNI config: wait for the node's krouter to write it ---------------------
+  // ---- CNI config: written by the node's krouter ---------------------------------
   let conflistCache: { text: string; list: Conflist } | undefined;
   const readConflist = (): Conflist | undefined => {
     if (!existsSync(paths.cniConfPath)) return undefined;
@@ -129,7 +83,6 @@ export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: 
     if (conflistCache?.text !== text) conflistCache = { text, list: parseConflist(text, paths.cniConfPath) };
     return conflistCache.list;
   };
-  let closed = false;
   const waitConflist = async (): Promise<Conflist> => {
     for (;;) {
       if (closed) throw new Error('kubelet closing');
@@ -139,174 +92,161 @@ export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: 
       } catch (e) {
         log(`CNI config: ${(e as Error).message}; waiting for a valid one`);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   };
 
-  // ---- the Node object ------------------------------------------------------------
-  const nodeStatus = (ready: boolean) => ({
-    addresses: [...Object.values(underlay).map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: node }],
-    conditions: [
-      {
-        type: 'Ready',
-        status: ready ? 'True' : 'False',
-        reason: ready ? 'KubeletReady' : 'NetworkPluginNotReady',
-        message: ready ? 'lab kubelet is posting ready status' : `network plugin not ready: no CNI config at ${paths.cniConfPath}`,
-        lastHeartbeatTime: new Date().toISOString(),
-        lastTransitionTime: new Date().toISOString(),
-      },
-    ],
-    nodeInfo: { kubeletVersion: 'v1.30.0-krlab', operatingSystem: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch },
-  });
-  // Annotations asked for at `lab up` (e.g. BGP route-reflector roles) are there before the node's agent first reads the Node.
-  const annotations = spec.nodeAnnotations?.[node];
-  const existingNode = await client.tryGet(R.nodes, undefined, node);
-  if (!existingNode) {
-    try {
-      await client.create(R.nodes, {
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' }, ...(annotations ? { annotations } : {}) },
-      });
-    } catch (e) {
-      if (!(e instanceof KubeError && e.code === 409)) throw e;
-      if (annotations) await client.patch(R.nodes, undefined, node, { metadata: { annotations } });
-    }
-  } else if (annotations) {
-    await client.patch(R.nodes, undefined, node, { metadata: { annotations } });
+  // ---- the Node and its Lease -------------------------------------------------------
+  const postStatus = (networkReady: boolean) =>
+    client.patch(R.nodes, undefined, node, { status: nodeStatus({ node, addresses: underlay, networkReady, cniConfPath: paths.cniConfPath }) }, 'status');
+  let nodeUid: string | undefined;
+  try {
+    nodeUid = (await client.create(R.nodes, nodeObject(node, spec.nodeAnnotations?.[node]) as Obj)).metadata.uid;
+  } catch (e) {
+    if (!(e instanceof KubeError && e.code === 409)) throw e;
+    nodeUid = (await client.get(R.nodes, undefined, node)).metadata.uid;
   }
-  await client.patch(R.nodes, undefined, node, { status: nodeStatus(false) }, 'status');
-  const nodeReady = waitConflist().then(async (l) => {
-    await client.patch(R.nodes, undefined, node, { status: nodeStatus(true) }, 'status');
-    log(`CNI config ${paths.cniConfPath} present (${l.plugins.map((p) => p.type).join(' + ')}); node Ready`);
-  });
-  nodeReady.catch((e) => log(`node readiness: ${(e as Error).message}`));
+  await postStatus(false);
+  log(`registered Node ${node} (${Object.values(underlay).join(', ')})`);
+  let networkReady = false;
+  void waitConflist()
+    .then(async (l) => {
+      networkReady = true;
+      await postStatus(true);
+      log(`CNI config ${paths.cniConfPath} present (${l.plugins.map((p) => p.type).join(' + ')}); node Ready`);
+    })
+    .catch((e) => log(`node readiness: ${(e as Error).message}`));
 
-  // ---- pods --------------------------------------------------------------------------
+  // A merge patch of the spec: a PUT would need the Lease's resourceVersion, and without
+  // renewals the node-lifecycle controller takes the node for NotReady and marks its pods so.
+  const renewLease = async () => {
+    const lease = leaseObject(node, nodeUid, new Date()) as Obj;
+    try {
+      await client.patch(R.leases, lease.metadata.namespace, node, { spec: lease.spec });
+    } catch (e) {
+      if (!(e instanceof KubeError && e.code === 404)) throw e;
+      await client.create(R.leases, lease);
+    }
+  };
+  let statusBeats = 0;
+  const leaseTimer = setInterval(() => {
+    void renewLease().catch((e) => log(`lease: ${(e as Error).message}`));
+    // The node status too, now and then (the lifecycle controller reads the Lease; people read the status).
+    if (++statusBeats % 6 === 0) void postStatus(networkReady).catch((e) => log(`node status: ${(e as Error).message}`));
+  }, LEASE_RENEW_SECONDS * 1000);
+  await renewLease();
+
+  // ---- pods ---------------------------------------------------------------------------
+  let kubernetesSvc: { host: string; port: number } | undefined;
+  const runtime: NodeRuntime = {
+    spec,
+    node,
+    nodeRoot: paths.root,
+    podsDir: paths.podsDir,
+    underlay,
+    client,
+    log,
+    waitConflist,
+    async kubernetesService() {
+      if (!kubernetesSvc) {
+        const svc = await client.tryGet(R.services, 'default', 'kubernetes');
+        const host = svc?.spec?.clusterIP;
+        const port = svc?.spec?.ports?.find((p: { name?: string }) => p.name === 'https')?.port;
+        if (host && port) kubernetesSvc = { host, port };
+      }
+      return kubernetesSvc;
+    },
+    onContainerChange: (key) => void reportStatus(key),
+  };
   /** pod key -> what runs for it. */
-  const running = new Map<string, PodRecord>();
+  const running = new Map<string, RunningPod>();
   const busy = new Map<string, Promise<void>>();
   const again = new Set<string>();
+  const lastStatus = new Map<string, string>();
 
-  const stopPod = async (r: PodRecord): Promise<void> => {
-    if (r.server && isRecordedAlive(r.server)) {
-      try {
-        process.kill(r.server.pid, 'SIGTERM');
-      } catch {
-        /* gone */
+  /** Readiness of each container: the pod test server by its control socket, others by their readiness probe. */
+  const probeReady = async (rp: RunningPod, pod: Obj & PodSpecLike): Promise<void> => {
+    for (const c of pod.spec?.containers ?? []) {
+      const rec = rp.record.containers[c.name];
+      if (!rec) {
+        rp.ready.set(c.name, false);
+        continue;
       }
-      for (let i = 0; i < 50 && isRecordedAlive(r.server); i++) await new Promise((res) => setTimeout(res, 20));
-      if (isRecordedAlive(r.server)) process.kill(r.server.pid, 'SIGKILL');
+      let ok: boolean;
+      const get = c.readinessProbe?.httpGet;
+      if (get) {
+        const port = typeof get.port === 'number' ? get.port : Number(c.ports?.find((p) => (p as { name?: string }).name === get.port)?.containerPort);
+        const host = Object.values(rp.record.ips ?? {})[0];
+        ok = !!host && Number.isInteger(port) && (await httpProbe(host, port, get.path ?? '/'));
+      } else if (imageKind(c.image) === 'pod-server') {
+        ok = await controlRequest(rp.record.socket, { ping: true }, 1000).then((r) => r?.ok === true, () => false);
+      } else {
+        ok = true;
+      }
+      rp.ready.set(c.name, ok);
     }
-    if (r.conflist) {
-      const errors = await cniDel(nodeNs, r.conflist, {
-        containerId: r.containerId,
-        netnsPath: `/var/run/netns/${r.netns}`,
-        ifName: 'eth0',
-        args: { K8S_POD_NAMESPACE: r.namespace, K8S_POD_NAME: r.name, K8S_POD_INFRA_CONTAINER_ID: r.containerId, K8S_POD_UID: r.uid },
-        runtimeConfig: {},
-      }, r.cniResult);
-      for (const e of errors) log(`pod ${r.namespace}/${r.name}: CNI DEL: ${e}`);
-    }
-    if (existsSync(`/var/run/netns/${r.netns}`)) await sh(['ip', 'netns', 'delete', r.netns]).catch((e) => log(`pod ${r.namespace}/${r.name}: ${(e as Error).message}`));
-    rmSync(r.socket, { force: true });
-    rmSync(recordFile(r.netns), { force: true });
   };
 
-  const startPod = async (pod: Obj): Promise<void> => {
-    const ns = pod.metadata.namespace!;
-    const name = pod.metadata.name;
-    const list = await waitConflist();
-    const netns = podNetnsName(ns, name);
-    const r: PodRecord = {
-      namespace: ns,
-      name,
-      uid: pod.metadata.uid!,
-      node,
-      netns,
-      containerId: `krlab-${pod.metadata.uid}`,
-      socket: podSocketPath(spec, netns),
-    };
-    running.set(keyOf(pod), r);
-    saveRecord(r);
-    // A namespace left from an earlier life of this pod name goes first.
-    if (existsSync(`/var/run/netns/${netns}`)) await sh(['ip', 'netns', 'delete', netns]);
-    await sh(['ip', 'netns', 'add', netns]);
-    // lo up, and no duplicate address detection, so IPv6 addresses are usable at once.
-    await sh(['ip', 'netns', 'exec', netns, 'sh', '-c', 'ip link set lo up; for k in all default; do echo 0 > /proc/sys/net/ipv6/conf/$k/accept_dad; done 2>/dev/null; true']);
-    r.conflist = list;
-    saveRecord(r);
-
-    // The test server listens on wildcard addresses, so it can start before
-    // the pod has its interface: its start-up (a Node process, the largest
-    // per-pod cost) overlaps the CNI ADD chain instead of following it.
-    const ports = podPorts(pod);
-    const args = ['--name', name, '--control', r.socket, ...ports.tcp.flatMap((p) => ['--tcp', String(p)]), ...ports.udp.flatMap((p) => ['--udp', String(p)])];
-    const logFd = openSync(path.join(podLogDir, `${netns}.log`), 'a');
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, POD_SERVER, ...args], { stdio: ['ignore', logFd, logFd], detached: true });
-    closeSync(logFd);
-    child.unref();
-    if (child.pid === undefined) throw new Error(`could not start the pod server for ${ns}/${name}`);
-    r.server = { pid: child.pid, startTime: processStartTime(child.pid) };
-    saveRecord(r);
-
-    r.cniResult = await cniAdd(nodeNs, list, {
-      containerId: r.containerId,
-      netnsPath: `/var/run/netns/${netns}`,
-      ifName: 'eth0',
-      args: { K8S_POD_NAMESPACE: ns, K8S_POD_NAME: name, K8S_POD_INFRA_CONTAINER_ID: r.containerId, K8S_POD_UID: r.uid },
-      runtimeConfig: { portMappings: portMappings(pod) },
+  const reportStatus = async (key: string): Promise<void> => {
+    const rp = running.get(key);
+    const pod = pods.store.get(key) as (Obj & PodSpecLike) | undefined;
+    if (!rp || !pod || pod.metadata.uid !== rp.record.uid || closed) return;
+    await probeReady(rp, pod);
+    const containers = (pod.spec?.containers ?? []).map((c) => {
+      const rec = rp.record.containers[c.name];
+      return { name: c.name, image: c.image ?? '', restartCount: rec?.restarts ?? 0, startedAt: rec?.startedAt ?? new Date().toISOString(), ready: rp.ready.get(c.name) === true };
     });
-    const ips = resultIPs(r.cniResult);
-    r.ips = ips as Record<string, string>;
-    saveRecord(r);
-
-    const startTime = new Date().toISOString();
-    // One status write, once the server answers on its control socket (its
-    // listeners are up by then): IPs, Running and Ready together.
-    // Ready once the server answers on its control socket (its listeners are up by then).
-    let ready = false;
-    for (let i = 0; i < 200 && !ready && !closed; i++) {
-      try {
-        ready = (await controlRequest(r.socket, { ping: true }, 1000)).ok === true;
-      } catch {
-        await new Promise((res) => setTimeout(res, 25));
-      }
-      if (child.exitCode !== null) throw new Error(`pod server for ${ns}/${name} exited with ${child.exitCode} (log ${podLogDir}/${netns}.log)`);
+    const status = runningStatus({ ips: rp.record.ips ?? {}, hostIPs: underlay, startTime: pod.status?.startTime ?? new Date().toISOString(), containers });
+    const fingerprint = JSON.stringify([status.podIPs, containers.map((c) => [c.ready, c.restartCount])]);
+    if (lastStatus.get(key) === fingerprint) return;
+    try {
+      await client.patch(R.pods, rp.record.namespace, rp.record.name, { status }, 'status');
+      lastStatus.set(key, fingerprint);
+      log(`pod ${key}: ${Object.values(rp.record.ips ?? {}).join(', ')} ${containers.every((c) => c.ready) ? 'ready' : 'not ready'}`);
+    } catch (e) {
+      log(`pod ${key}: status: ${(e as Error).message}`);
     }
-    if (!ready) throw new Error(`pod server for ${ns}/${name} did not answer`);
-    await client.patch(R.pods, ns, name, { status: runningStatus(ips, underlay, true, startTime) }, 'status');
-    log(`pod ${ns}/${name}: ${Object.values(ips).join(', ')} ready`);
   };
+
+  // Readiness is re-probed every second (the probes' own periods are longer; the lab wants quick answers).
+  const probeTimer = setInterval(() => {
+    for (const key of running.keys()) void reportStatus(key);
+  }, 1000);
 
   /** Brings one pod to what the API says (running, or gone). */
   const syncPod = async (key: string): Promise<void> => {
-    const pod = pods.store.get(key);
+    const pod = pods.store.get(key) as (Obj & PodSpecLike) | undefined;
     const want = pod && !pod.metadata.deletionTimestamp && pod.spec?.nodeName === node ? pod : undefined;
     const have = running.get(key);
-    if (have && (!want || want.metadata.uid !== have.uid)) {
-      await limit.run(() => stopPod(have));
+    if (have && (!want || want.metadata.uid !== have.record.uid)) {
+      const graceful = pod?.metadata.deletionTimestamp && pod.metadata.uid === have.record.uid;
+      await limit.run(() => have.stop(graceful ? {} : { graceSeconds: 0 }));
       running.delete(key);
-      log(`pod ${key}: removed`);
-      if (pod?.metadata.deletionTimestamp && pod.metadata.uid === have.uid) {
-        // Finalize a graceful delete, as the kubelet does once the pod is gone.
-        await client.delete(R.pods, pod.metadata.namespace, pod.metadata.name, { gracePeriodSeconds: 0, uid: have.uid });
-      }
+      lastStatus.delete(key);
+      log(`pod ${key}: stopped`);
+    }
+    if (pod?.metadata.deletionTimestamp && pod.spec?.nodeName === node && !running.has(key)) {
+      // Finalize a graceful delete, as the kubelet does once the pod's containers are gone.
+      await client.delete(R.pods, pod.metadata.namespace, pod.metadata.name, { gracePeriodSeconds: 0, uid: pod.metadata.uid });
+      log(`pod ${key}: deleted`);
+      return;
     }
     if (want && !running.has(key)) {
+      const rp = new RunningPod(runtime, newPodRecord(spec, node, want), want);
+      running.set(key, rp);
       try {
-        await limit.run(() => startPod(want));
+        await limit.run(() => rp.start());
+        await reportStatus(key);
       } catch (e) {
         const msg = (e as Error).message;
         log(`pod ${key}: ${msg}`);
-        const r = running.get(key);
         running.delete(key);
-        if (r) await stopPod(r).catch(() => undefined);
+        await rp.stop({ graceSeconds: 0 }).catch(() => undefined);
         if (closed) return;
         await client
           .patch(R.pods, want.metadata.namespace, want.metadata.name, { status: { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False', reason: 'SandboxFailed', message: msg }] } }, 'status')
           .catch(() => undefined);
-        // Retry later, like a kubelet's sandbox backoff.
+        // Retry later, like a kubelet's sandbox back-off.
         setTimeout(() => enqueue(key), 2000);
       }
     }
@@ -327,34 +267,41 @@ export async function startKubelet(opts: { apiUrl: string; spec: LabSpec; node: 
     busy.set(key, p);
   };
 
-  // Whatever an earlier run left (the API server's store went with it) is removed first.
+  // Whatever an earlier run of this kubelet left is removed first (its pods start again from the API).
   const leftovers = readdirSync(paths.podsDir).filter((f) => f.endsWith('.json'));
   await Promise.all(
     leftovers.map((f) =>
       limit.run(async () => {
         try {
-          await stopPod(JSON.parse(readFileSync(path.join(paths.podsDir, f), 'utf8')) as PodRecord);
+          await stopPodRecord(runtime, JSON.parse(readFileSync(path.join(paths.podsDir, f), 'utf8')) as PodRecord, 0);
         } catch (e) {
           log(`leftover ${f}: ${(e as Error).message}`);
-          rmSync(path.join(paths.podsDir, f), { force: true });
         }
       }),
     ),
   );
 
   const onPod = (p: Obj) => enqueue(keyOf(p));
-  const pods: Informer = new Informer(client, R.pods, { onAdd: onPod, onUpdate: onPod, onDelete: onPod, onSync: () => { for (const k of running.keys()) enqueue(k); } }, { log, fieldSelector: `spec.nodeName=${node}` });
+  const pods: Informer = new Informer(
+    client,
+    R.pods,
+    { onAdd: onPod, onUpdate: onPod, onDelete: onPod, onSync: () => { for (const k of running.keys()) enqueue(k); } },
+    { log, fieldSelector: `spec.nodeName=${node}` },
+  );
   pods.start();
   await pods.synced;
-  log('running');
+  log(`running (namespace ${nodeNetns(node)}, node root ${paths.root})`);
 
   return {
-    async close() {
+    async close(opts: { kill?: boolean } = {}) {
       closed = true;
+      clearInterval(leaseTimer);
+      clearInterval(probeTimer);
       await pods.stop();
       await Promise.allSettled([...busy.values()]);
-      await Promise.all([...running.values()].map((r) => limit.run(() => stopPod(r)).catch((e) => log(`pod ${r.namespace}/${r.name}: ${(e as Error).message}`))));
+      await Promise.all([...running.values()].map((rp) => limit.run(() => rp.stop(opts.kill ? { kill: true } : { graceSeconds: 5 })).catch((e) => log(`pod ${rp.key}: ${(e as Error).message}`))));
       running.clear();
+      await client.close();
     },
   };
 }

@@ -61,7 +61,8 @@ export default definePlugin({
     const ribRoutes = gauge('rib_routes', 'Prefixes in the global RIB, per family', ['family']);
 
     if (config.startBgp) {
-      await bgp.startBgp({ ...config.startBgp, families: [...families.enabled] });
+      // The whole desired state: a speaker without peers or paths of its own.
+      await bgp.apply({ global: { ...config.startBgp, families: [...families.enabled] }, peers: [], paths: [] });
       logger.info('started BGP', { asn: config.startBgp.asn, routerId: config.startBgp.routerId });
     }
 

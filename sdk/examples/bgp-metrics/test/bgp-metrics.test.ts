@@ -69,10 +69,15 @@ describe('bgp-metrics plugin', () => {
       assert.equal(metrics.value('bgp_metrics_bgp_running'), 1);
       assert.equal(metrics.value('bgp_metrics_rib_routes', { family: 'ipv4' }), 0);
 
-      await bgp.addPeer({ address: '198.18.0.2', asn: 64513, families: ['ipv4', 'ipv6'] });
-      await bgp.addPath({ prefix: '198.18.10.0/24', nextHop: '198.18.0.1' });
-      await bgp.addPath({ prefix: 'fd00:10::/64', nextHop: 'fd00::1' });
-      await bgp.addPath({ prefix: 'fd00:11::/64', nextHop: 'fd00::1' });
+      await bgp.apply({
+        global: bgp.global,
+        peers: [{ address: '198.18.0.2', asn: 64513, families: ['ipv4', 'ipv6'] }],
+        paths: [
+          { prefix: '198.18.10.0/24', nextHop: '198.18.0.1' },
+          { prefix: 'fd00:10::/64', nextHop: 'fd00::1' },
+          { prefix: 'fd00:11::/64', nextHop: 'fd00::1' },
+        ],
+      });
       bgp.setPeerState('198.18.0.2', 'established');
       // Events only schedule a sync; wait for it as a test would wait for any reconciler.
       await waitFor(() => metrics.value('bgp_metrics_peer_established', { peer: '198.18.0.2', peer_asn: '64513' }) === 1);

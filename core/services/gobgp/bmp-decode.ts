@@ -1,0 +1,220 @@
+/**
+ * BMP (RFC 7854) framing and the Route Monitoring messages of gobgpd's
+ * Loc-RIB feed (RFC 9069), decoded to the best paths they carry. Pure.
+ *
+ * Why BMP for best paths: gobgpd's gRPC WatchEvent gives every path of a
+ * received UPDATE the UPDATE's whole MP_REACH_NLRI (hundreds of sibling
+ * prefixes, ~30 KB per IPv6 path), and marshalling that costs gobgpd itself
+ * seconds of CPU for 10k routes. Its BMP Loc-RIB feed sends each best-path
+ * change as a BGP UPDATE carrying that path's prefix alone, a few dozen bytes.
+ */
+import ipaddr from 'ipaddr.js';
+import type { Family } from '@krouter/sdk';
+
+/** BMP message types (RFC 7854 §4.1). */
+export const BMP_TYPE = { routeMonitoring: 0, statistics: 1, peerDown: 2, peerUp: 3, initiation: 4, termination: 5, routeMirroring: 6 } as const;
+
+const BMP_COMMON_HEADER = 6;
+const BMP_PER_PEER_HEADER = 42;
+const BGP_HEADER = 19;
+const BGP_UPDATE = 2;
+
+const ATTR = { asPath: 2, nextHop: 3, communities: 8, mpReach: 14, mpUnreach: 15 } as const;
+const AFI_FAMILY: Record<number, Family> = { 1: 'ipv4', 2: 'ipv6' };
+const SAFI_UNICAST = 1;
+
+export class BmpDecodeError extends Error {
+  constructor(message: string) {
+    super(`bmp: ${message}`);
+    this.name = 'BmpDecodeError';
+  }
+}
+
+export interface BmpMessage {
+  type: number;
+  body: Buffer;
+}
+
+/**
+ * Cuts a TCP byte stream into whole BMP messages (a message may span reads,
+ * a read may hold many).
+ */
+export class BmpFramer {
+  private pending: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): BmpMessage[] {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const out: BmpMessage[] = [];
+    let pos = 0;
+    while (this.pending.length - pos >= BMP_COMMON_HEADER) {
+      const version = this.pending[pos]!;
+      if (version !== 3) throw new BmpDecodeError(`unsupported version ${version} (want 3)`);
+      const length = this.pending.readUInt32BE(pos + 1);
+      if (length < BMP_COMMON_HEADER) throw new BmpDecodeError(`message length ${length} is shorter than its header`);
+      if (this.pending.length - pos < length) break;
+      out.push({ type: this.pending[pos + 5]!, body: this.pending.subarray(pos + BMP_COMMON_HEADER, pos + length) });
+      pos += length;
+    }
+    this.pending = pos === this.pending.length ? Buffer.alloc(0) : Buffer.from(this.pending.subarray(pos));
+    return out;
+  }
+}
+
+export interface BmpAnnounced {
+  family: Family;
+  prefix: string;
+  nextHop: string;
+  asPath: number[];
+  communities: string[];
+}
+
+export interface BmpWithdrawn {
+  family: Family;
+  prefix: string;
+}
+
+export interface BmpUpdate {
+  announced: BmpAnnounced[];
+  withdrawn: BmpWithdrawn[];
+}
+
+function address(bytes: Buffer): string {
+  return ipaddr.fromByteArray([...bytes]).toString();
+}
+
+/** NLRI prefixes (length in bits, then the significant bytes) of one family. */
+function readPrefixes(buf: Buffer, family: Family, into: (prefix: string) => void): void {
+  const size = family === 'ipv4' ? 4 : 16;
+  let pos = 0;
+  while (pos < buf.length) {
+    const bits = buf[pos++]!;
+    if (bits > size * 8) throw new BmpDecodeError(`${family} prefix length ${bits}`);
+    const n = (bits + 7) >> 3;
+    if (pos + n > buf.length) throw new BmpDecodeError('truncated prefix');
+    const bytes = Buffer.alloc(size);
+    buf.copy(bytes, 0, pos, pos + n);
+    pos += n;
+    into(`${address(bytes)}/${bits}`);
+  }
+}
+
+/** The first next hop of an MP_REACH_NLRI: a global IPv6 address (a link-local second one is ignored) or an IPv4 one. */
+function mpNextHop(nh: Buffer): string {
+  if (nh.length === 4 || nh.length === 16) return address(nh);
+  if (nh.length === 32) return address(nh.subarray(0, 16));
+  throw new BmpDecodeError(`next hop of ${nh.length} bytes`);
+}
+
+function formatCommunity(v: number): string {
+  return `${v >>> 16}:${v & 0xffff}`;
+}
+
+/** What a path's attributes say, accumulated attribute by attribute. */
+export interface PathAttributes {
+  /** NEXT_HOP (IPv4 unicast). */
+  nextHop: string;
+  asPath: number[];
+  communities: string[];
+  /** MP_REACH_NLRI (RFC 4760): its next hop and the prefixes it announces. */
+  mpReach?: { family: Family; nextHop: string; prefixes: string[] };
+  /** MP_UNREACH_NLRI: the prefixes it withdraws. */
+  mpUnreach?: { family: Family; prefixes: string[] };
+}
+
+export function emptyAttributes(): PathAttributes {
+  return { nextHop: '', asPath: [], communities: [] };
+}
+
+/**
+ * AS_PATH segments with 2- or 4-byte AS numbers. `asSize` undefined: the
+ * size whose segments exactly fill the attribute (a serialized path from
+ * gobgpd's ListPath does not say which it holds).
+ */
+function readAsPath(value: Buffer, asSize: 2 | 4 | undefined, into: number[]): void {
+  const fits = (size: number): boolean => {
+    let i = 0;
+    while (i + 2 <= value.length) i += 2 + value[i + 1]! * size;
+    return i === value.length;
+  };
+  const size = asSize ?? (fits(4) ? 4 : 2);
+  // Every segment's numbers in order (AS_SEQUENCE and AS_SET alike), as gobgpd's API lists them.
+  for (let i = 0; i + 2 <= value.length; ) {
+    const count = value[i + 1]!;
+    i += 2;
+    for (let k = 0; k < count && i + size <= value.length; k++, i += size) into.push(size === 4 ? value.readUInt32BE(i) : value.readUInt16BE(i));
+  }
+}
+
+/**
+ * Reads the path attributes in `attrs` (each with its flags/type/length
+ * header, RFC 4271 §4.3) into `out`; returns `out`. Unicast only: other
+ * address families in MP_REACH/MP_UNREACH are ignored.
+ */
+export function readPathAttributes(attrs: Buffer, out: PathAttributes, asSize?: 2 | 4): PathAttributes {
+  let pos = 0;
+  while (pos < attrs.length) {
+    if (pos + 3 > attrs.length) throw new BmpDecodeError('truncated path attribute header');
+    const flags = attrs[pos]!;
+    const type = attrs[pos + 1]!;
+    const extended = (flags & 0x10) !== 0;
+    const len = extended ? attrs.readUInt16BE(pos + 2) : attrs[pos + 2]!;
+    pos += extended ? 4 : 3;
+    const value = attrs.subarray(pos, pos + len);
+    if (value.length !== len) throw new BmpDecodeError(`truncated path attribute ${type}`);
+    pos += len;
+    if (type === ATTR.nextHop && len === 4) out.nextHop = address(value);
+    else if (type === ATTR.asPath) readAsPath(value, asSize, out.asPath);
+    else if (type === ATTR.communities) {
+      for (let i = 0; i + 4 <= value.length; i += 4) out.communities.push(formatCommunity(value.readUInt32BE(i)));
+    } else if (type === ATTR.mpReach || type === ATTR.mpUnreach) {
+      const family = AFI_FAMILY[value.readUInt16BE(0)];
+      if (!family || value[2] !== SAFI_UNICAST) continue;
+      const prefixes: string[] = [];
+      if (type === ATTR.mpUnreach) {
+        readPrefixes(value.subarray(3), family, (prefix) => prefixes.push(prefix));
+        out.mpUnreach = { family, prefixes };
+        continue;
+      }
+      const nhLen = value[3]!;
+      // One reserved byte after the next hop (RFC 4760 §3).
+      readPrefixes(value.subarray(4 + nhLen + 1), family, (prefix) => prefixes.push(prefix));
+      out.mpReach = { family, nextHop: mpNextHop(value.subarray(4, 4 + nhLen)), prefixes };
+    }
+  }
+  return out;
+}
+
+/** One NLRI prefix of a family, as gobgpd serializes a path's (ListPath's nlri_binary). */
+export function readPrefix(buf: Buffer, family: Family): string | undefined {
+  let out: string | undefined;
+  readPrefixes(buf, family, (prefix) => (out ??= prefix));
+  return out;
+}
+
+/**
+ * A Route Monitoring message body (per-peer header + BGP UPDATE) -> the
+ * unicast prefixes it announces (with their attributes) and withdraws.
+ * Other address families are skipped. AS numbers are 4 bytes unless the
+ * per-peer header's A flag says 2 (gobgpd sets none on its Loc-RIB feed).
+ */
+export function decodeRouteMonitoring(body: Buffer): BmpUpdate {
+  if (body.length < BMP_PER_PEER_HEADER + BGP_HEADER) throw new BmpDecodeError('route monitoring message too short');
+  const twoByteAs = (body[1]! & 0x20) !== 0;
+  const pdu = body.subarray(BMP_PER_PEER_HEADER);
+  const length = pdu.readUInt16BE(16);
+  if (pdu[18] !== BGP_UPDATE) throw new BmpDecodeError(`BGP message type ${pdu[18]} (want UPDATE)`);
+  if (length > pdu.length || length < BGP_HEADER + 4) throw new BmpDecodeError(`BGP message length ${length}`);
+  const msg = pdu.subarray(BGP_HEADER, length);
+
+  const out: BmpUpdate = { announced: [], withdrawn: [] };
+  const withdrawnLen = msg.readUInt16BE(0);
+  readPrefixes(msg.subarray(2, 2 + withdrawnLen), 'ipv4', (prefix) => out.withdrawn.push({ family: 'ipv4', prefix }));
+  const attrsStart = 2 + withdrawnLen + 2;
+  const attrsLen = msg.readUInt16BE(2 + withdrawnLen);
+  const a = readPathAttributes(msg.subarray(attrsStart, attrsStart + attrsLen), emptyAttributes(), twoByteAs ? 2 : 4);
+  const { asPath, communities } = a;
+  readPrefixes(msg.subarray(attrsStart + attrsLen), 'ipv4', (prefix) => out.announced.push({ family: 'ipv4', prefix, nextHop: a.nextHop, asPath, communities }));
+  for (const prefix of a.mpReach?.prefixes ?? []) out.announced.push({ family: a.mpReach!.family, prefix, nextHop: a.mpReach!.nextHop, asPath, communities });
+  for (const prefix of a.mpUnreach?.prefixes ?? []) out.withdrawn.push({ family: a.mpUnreach!.family, prefix });
+  return out;
+}

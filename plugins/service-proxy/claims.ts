@@ -1,0 +1,56 @@
+import type { Fragment } from './render.ts';
+
+/**
+ * Who owns each verdict-map element. Two services may name the same
+ * ExternalIP (or LoadBalancer IP) and port — the API server does not prevent
+ * it — but a map holds one verdict per key, and a duplicate would fail the
+ * whole transaction. The first service keeps the key; the other is told (a
+ * problem) and gets it when the first lets go.
+ */
+export class ElementClaims {
+  private readonly owners = new Map<string, string>();
+  /** Element -> services that wanted it while another owned it. */
+  private readonly waiting = new Map<string, Set<string>>();
+
+  reset(): void {
+    this.owners.clear();
+    this.waiting.clear();
+  }
+
+  /** Drops from `frag` the elements another service owns and claims the rest; returns what was dropped, with its owner. */
+  claim(service: string, frag: Fragment): Array<{ map: string; key: string; owner: string }> {
+    const lost: Array<{ map: string; key: string; owner: string }> = [];
+    for (const [map, els] of frag.elements) {
+      for (const key of [...els.keys()]) {
+        const id = `${map} ${key}`;
+        const owner = this.owners.get(id);
+        if (owner === undefined || owner === service) {
+          this.owners.set(id, service);
+          continue;
+        }
+        els.delete(key);
+        lost.push({ map, key, owner });
+        let w = this.waiting.get(id);
+        if (!w) this.waiting.set(id, (w = new Set()));
+        w.add(service);
+      }
+    }
+    return lost;
+  }
+
+  /** Lets go of the service's elements that `next` no longer has; returns the services waiting for any of them. */
+  release(service: string, old: Fragment | undefined, next: Fragment | undefined): string[] {
+    const retry = new Set<string>();
+    for (const [map, els] of old?.elements ?? []) {
+      for (const key of els.keys()) {
+        if (next?.elements.get(map)?.has(key)) continue;
+        const id = `${map} ${key}`;
+        if (this.owners.get(id) !== service) continue;
+        this.owners.delete(id);
+        for (const s of this.waiting.get(id) ?? []) if (s !== service) retry.add(s);
+        this.waiting.delete(id);
+      }
+    }
+    return [...retry];
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Bringing the lab's control plane up: the Kubernetes binaries (built once
+ * per machine by build.sh), the certificates and kubeconfigs, then etcd, the
+ * API server (until /readyz answers), the controller manager and the
+ * scheduler, each a process recorded in lab.json before anything waits on it.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { firstHost } from '../../../sdk/src/families.ts';
+import { apiServerAddress, apiServerUrl, clusterCidrs, families, statePaths, API_PORT, type LabSpec } from '../config.ts';
+import { CommandError, run, spawnDetached } from '../proc.ts';
+import type { RecordedProcess } from '../state.ts';
+import { controlPlaneCommands, controlPlanePaths, KUBECONFIG_IDENTITIES, type ControlPlaneSpec } from './control-plane.ts';
+import { ADMIN, nodeIdentity, pkiCommands, pkiFiles, pkiPlan, renderKubeconfig, type Identity } from './pki.ts';
+
+const BUILD_SCRIPT = (repoRoot: string) => path.join(repoRoot, 'test', 'lab', 'k8s', 'build.sh');
+
+/** The Kubernetes binaries' directory, built first when missing (progress goes to stderr). */
+export function ensureKubernetesBinaries(repoRoot: string): string {
+  const r = spawnSync('bash', [BUILD_SCRIPT(repoRoot)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new CommandError(['bash', BUILD_SCRIPT(repoRoot)], 'building the Kubernetes components failed (output above)', r.status);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+export function controlPlaneSpec(spec: LabSpec, binDir: string): ControlPlaneSpec {
+  const cidrs = clusterCidrs(spec);
+  const fams = families(spec);
+  return {
+    binDir,
+    stateDir: spec.stateDir,
+    apiAddress: apiServerAddress(spec),
+    apiPort: API_PORT,
+    serviceCIDRs: fams.map((f) => cidrs.services[f]!),
+    podCIDRs: fams.map((f) => cidrs.pods[f]!),
+    nodeMaskSizes: fams.map((f) => cidrs.podMaskSize[f]),
+  };
+}
+
+/** The first address of each service range (the `kubernetes` Service's ClusterIP lives there). */
+function firstServiceIPs(spec: LabSpec): string[] {
+  return Object.values(clusterCidrs(spec).services).map((c) => firstHost(c!));
+}
+
+/** Certificates and the kubeconfigs of every identity (the admin's also at statePaths.kubeconfig for kubectl). */
+export function writePki(spec: LabSpec): void {
+  const p = controlPlanePaths(spec.stateDir);
+  mkdirSync(p.pki, { recursive: true, mode: 0o700 });
+  mkdirSync(p.kubeconfigs, { recursive: true });
+  for (const argv of pkiCommands(pkiPlan({ dir: p.pki, apiAddresses: [apiServerAddress(spec)], firstServiceIPs: firstServiceIPs(spec), nodes: spec.nodes }))) run(argv);
+  const f = pkiFiles(p.pki);
+  const kubeconfig = (id: Identity) => renderKubeconfig({ server: apiServerUrl(spec), caCert: f.caCert, cert: f.cert(id), key: f.key(id), user: id.cn });
+  for (const id of [...KUBECONFIG_IDENTITIES, ...spec.nodes.map(nodeIdentity)]) writeFileSync(p.kubeconfig(id), kubeconfig(id));
+  writeFileSync(statePaths.kubeconfig(spec.stateDir), kubeconfig(ADMIN));
+}
+
+/** Starts one component; `record` puts it in lab.json at once. */
+export function startComponents(spec: LabSpec, binDir: string, record: (p: RecordedProcess) => RecordedProcess): Map<string, RecordedProcess> {
+  const out = new Map<string, RecordedProcess>();
+  mkdirSync(controlPlanePaths(spec.stateDir).etcdData, { recursive: true, mode: 0o700 });
+  for (const c of controlPlaneCommands(controlPlaneSpec(spec, binDir))) {
+    out.set(c.name, record(spawnDetached(c.name, c.argv, { log: statePaths.log(spec.stateDir, c.name) })));
+  }
+  return out;
+}
