@@ -96,10 +96,21 @@ describe('lab control plane: real Kubernetes, agents from deploy/ (ipv4)', funct
     // As a kubelet may, the lab's tears the sandbox down after the API object is gone: wait for it, so
     // the next case starts from a quiet data plane.
     await until('the pod sandbox gone', () => (listNetns().includes(podNetnsName(NS, 'slow-stop')) ? undefined : true), 60_000, 250);
+    // And for every agent to have programmed the endpoint's removal and the Service's: the agents learn
+    // of both from their watches, a moment after the API server has them.
+    await client.delete(R.services, NS, 'slow');
+    await until('no node programs cp-e2e/slow any more', () => (lab.spec.nodes.some((n) => dataPlane(n).includes(`${NS}/slow`)) ? undefined : true), 60_000, 250);
   });
 
   it('kube-apiserver killed and restarted: no route, address or rule changes meanwhile; the agents watch again after', async () => {
-    const before = lab.spec.nodes.map(dataPlane);
+    // Start from a settled data plane: two samples a second apart agree (a sync still in flight from an
+    // earlier case would otherwise land during the outage and be taken for a change the outage caused).
+    const before = await until('the data plane settled', async () => {
+      const first = lab.spec.nodes.map(dataPlane);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const second = lab.spec.nodes.map(dataPlane);
+      return first.every((d, i) => d === second[i]) ? second : undefined;
+    }, 60_000, 0);
     const restart = labCliAsync(lab.stateDir, ['restart-component', 'kube-apiserver', '--down', '15']);
     // While it is away (and as it comes back), sample the data plane.
     let samples = 0;
