@@ -1,12 +1,14 @@
 /**
  * Reliability: faults under continuous probes, on one lab for the whole
- * suite (dual-stack, 3 nodes, BIRD, every built-in plugin, BGP graceful
- * restart on, the proxy's, the firewall's and the kernel routes' resync
- * lowered to 5 s). Every case runs while probes go on every 250 ms, in both
- * families: a pod to a pod on another node, a pod to a ClusterIP, the
- * external router to a NodePort, and one path a NetworkPolicy allows and
- * one it denies (denied: the probe must not connect). Each case prints what
- * it measured.
+ * suite (dual-stack, 3 nodes, BIRD installing what it learns, every
+ * built-in plugin: cni, router advertising LoadBalancer IPs, service-proxy,
+ * firewall, loadbalancer; BGP graceful restart on, the proxy's, the
+ * firewall's and the kernel routes' resync lowered to 5 s). Every case runs
+ * while probes go on every 250 ms, in both families: a pod to a pod on
+ * another node, a pod to a ClusterIP, the external router to a NodePort and
+ * to a LoadBalancer IP, and one path a NetworkPolicy allows and one it
+ * denies (denied: the probe must not connect). Each case prints what it
+ * measured.
  *
  * - drift: krouter's nftables table (the proxy's), one of its routes and a
  *   policy's peer set changed by hand are repaired by the next resync and
@@ -25,6 +27,10 @@
  *   (its pod CIDRs stay through graceful restart); the paths that do not go
  *   through it lose nothing, and every path works after (the firewall
  *   learns the client's new address);
+ * - 10,000 more Services, then a node's agent SIGKILLed while its `nft`
+ *   transaction of a full sync of them runs (the periodic resync's), and its
+ *   restart SIGKILLed again in the middle of its first full sync: the node
+ *   converges on the same table, and no probe of the existing Services fails;
  * - other tools' state made in every node's namespace before the cluster
  *   starts (an nftables table, iptables rules through both backends, a
  *   static route per family, a bridge) is byte for byte the same after
@@ -37,7 +43,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { tryFamilyOf, type Family } from '../../sdk/src/families.ts';
-import { gobgpdPid } from '../lab/agents.ts';
+import { agentPodRecord, gobgpdPid } from '../lab/agents.ts';
+import { childProcesses } from '../lab/proc.ts';
+import { isRecordedAlive } from '../lab/state.ts';
 import { labClient, podIPsByFamily, podReady } from '../lab/api.ts';
 import { gobgpNeighbors, gobgpRib, KROUTER_PROTO, nodeKrouterRoutes, parseBirdRoutes } from '../lab/bgp-inspect.ts';
 import { AGENT_METRICS_PORT, loadLabState, nodeNetns, nodePaths, nodeUnderlayByName, podNetnsName, ROUTER_NETNS, type LabSpec } from '../lab/config.ts';
@@ -189,8 +197,7 @@ async function etcd(call: string, body: unknown): Promise<Record<string, any>> {
 
 // ---------------------------------------------------------------- continuous probes
 
-type PathKind = 'pod-to-pod' | 'pod-to-clusterip' | 'router-to-nodeport' | 'policy-allowed' | 'policy-denied';
-const PATH_KINDS: PathKind[] = ['pod-to-pod', 'pod-to-clusterip', 'router-to-nodeport', 'policy-allowed', 'policy-denied'];
+type PathKind = 'pod-to-pod' | 'pod-to-clusterip' | 'router-to-nodeport' | 'router-to-loadbalancer' | 'policy-allowed' | 'policy-denied';
 
 interface PlannedProbe {
   kind: PathKind;
@@ -304,6 +311,61 @@ function fromPod(spec: LabSpec, name: string) {
   return async (ps: readonly Probe[]): Promise<ProbeResult[]> => (await controlRequest(socket, { probes: ps }, 15_000)).results as ProbeResult[];
 }
 
+// ---------------------------------------------------------------- the agent in the middle of a full sync
+
+/** How many Services the mid-sync kill case adds. */
+const BULK_SERVICES = 10_000;
+const BULK_NS = 'reliability-bulk';
+
+/** Elements of one of the proxy's maps on a node. */
+async function proxyMapSize(node: string, map: string): Promise<number> {
+  const { stdout } = await execFileP('ip', ['netns', 'exec', nodeNetns(node), 'nft', '-j', 'list', 'map', 'inet', 'krouter-proxy', map], { maxBuffer: 64 << 20 });
+  const items = (JSON.parse(stdout) as { nftables: Array<{ map?: { elem?: unknown[] } }> }).nftables;
+  return items.reduce((n, i) => n + (i.map?.elem?.length ?? 0), 0);
+}
+
+/** The proxy's table on a node, canonical (see canonicalRuleset) and stateless. */
+async function proxyTable(node: string): Promise<string> {
+  const { stdout } = await execFileP('ip', ['netns', 'exec', nodeNetns(node), 'nft', '--stateless', 'list', 'table', 'inet', 'krouter-proxy'], { maxBuffer: 64 << 20 });
+  return canonicalRuleset(stdout);
+}
+
+/** An `nft -f` the agent runs that has read at least `bytes` of its script: a transaction only a full sync of the bulk writes. */
+function bigNftChild(agentPid: number, bytes: number): { pid: number; read: number } | undefined {
+  for (const c of childProcesses(agentPid)) {
+    if (!/(^|\/)nft$/.test(c.argv[0] ?? '') || !c.argv.includes('-f')) continue;
+    try {
+      const read = Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${c.pid}/io`, 'utf8'))?.[1] ?? 0);
+      if (read >= bytes) return { pid: c.pid, read };
+    } catch {
+      /* finished meanwhile */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Waits until the node's agent (the running instance, or the one the kubelet
+ * starts next) runs a big `nft -f`, and SIGKILLs the agent right then.
+ * Returns what was killed. Polls /proc every few milliseconds: the
+ * transaction of 10,000 services runs for hundreds of them.
+ */
+async function killAgentMidFullSync(spec: LabSpec, node: string, notPid: number | undefined, limitMs: number): Promise<{ pid: number; nft: { pid: number; read: number }; afterStartMs: number }> {
+  const end = Date.now() + limitMs;
+  while (Date.now() < end) {
+    const agent = agentPodRecord(spec, node)?.container;
+    if (agent && agent.pid !== notPid && isRecordedAlive(agent)) {
+      const nft = bigNftChild(agent.pid, 200 * 1024);
+      if (nft) {
+        process.kill(agent.pid, 'SIGKILL');
+        return { pid: agent.pid, nft, afterStartMs: Date.now() - Date.parse(agent.startedAt) };
+      }
+    }
+    await sleep(5);
+  }
+  throw new Error(`${node}: no full sync of the bulk services seen in ${limitMs} ms`);
+}
+
 // ---------------------------------------------------------------- the suite
 
 describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, every plugin)', function () {
@@ -318,8 +380,11 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
     '3',
     '--router',
     'bird',
+    '--router-kernel-routes',
+    '--plugins',
+    'cni,router,service-proxy,firewall,loadbalancer',
     '--router-config',
-    JSON.stringify({ gracefulRestart: { enabled: true }, kernelRoutesResyncSeconds: RESYNC_SECONDS }),
+    JSON.stringify({ gracefulRestart: { enabled: true }, kernelRoutesResyncSeconds: RESYNC_SECONDS, advertiseLoadBalancerIP: true }),
     '--plugin-config',
     JSON.stringify({ 'service-proxy': { resyncSeconds: RESYNC_SECONDS }, firewall: { resyncSeconds: RESYNC_SECONDS } }),
     '--node-setup',
@@ -332,6 +397,8 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
   const ips = new Map<string, Partial<Record<Family, string>>>();
   let clusterIPs: string[] = [];
   let nodePort = 0;
+  /** The LoadBalancer Service's ingress addresses, per family. */
+  const lbIPs: Partial<Record<Family, string>> = {};
 
   after(() => rmSync(foreignDir, { recursive: true, force: true }));
 
@@ -354,6 +421,7 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
     const webNp = await client.create(R.services, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-np', namespace: NS }, spec: svcSpec('NodePort') } as Obj);
     clusterIPs = web.spec.clusterIPs as string[];
     nodePort = (webNp.spec.ports as Array<{ nodePort: number }>)[0]!.nodePort;
+    await client.create(R.services, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-lb', namespace: NS }, spec: { ...svcSpec('LoadBalancer'), ipFamilyPolicy: 'RequireDualStack' } } as Obj);
     await client.create(NP, {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
@@ -367,6 +435,14 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
       return true;
     }, 120_000, 250);
     nodes = await labNodes(spec);
+    await until('web-lb has a LoadBalancer address of every family', async () => {
+      const svc = await client.get(R.services, NS, 'web-lb');
+      for (const i of (svc.status?.loadBalancer?.ingress ?? []) as Array<{ ip?: string }>) {
+        const f = i.ip ? tryFamilyOf(i.ip) : undefined;
+        if (f) lbIPs[f] = i.ip;
+      }
+      return lab.fams.every((f) => lbIPs[f]) ? true : undefined;
+    }, 60_000, 250);
     router = await startProber(ROUTER_NETNS, lab.stateDir, 'rel-router');
 
     const tcp = (kind: PathKind, family: Family, host: string, port: number, timeoutMs = 2000): PlannedProbe => ({ kind, family, probe: { host, port, proto: 'tcp', timeoutMs } });
@@ -381,7 +457,10 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
         ]),
       },
       { run: fromPod(spec, 'other'), plan: lab.fams.map((f) => tcp('policy-denied', f, ips.get('guarded')![f]!, PORT, 500)) },
-      { run: (ps) => router.probes(ps), plan: lab.fams.map((f) => tcp('router-to-nodeport', f, nodeUnderlayByName(spec, n2)[f]!, nodePort)) },
+      {
+        run: (ps) => router.probes(ps),
+        plan: lab.fams.flatMap((f) => [tcp('router-to-nodeport', f, nodeUnderlayByName(spec, n2)[f]!, nodePort), tcp('router-to-loadbalancer', f, lbIPs[f]!, 80)]),
+      },
     ]);
     loop.start();
     await loop.clean(8, 'every probed path behaving before the first case');
@@ -453,7 +532,7 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
       what: `table inet krouter-proxy deleted on ${node}`,
       node,
       counted: 'service-proxy/table',
-      // The NodePort probes go to this node; the other paths do not pass its proxy.
+      // The NodePort probes go to this node, the LoadBalancer's may (BIRD picks the node); the other paths do not pass its proxy.
       untouched: ['pod-to-pod', 'policy-allowed', 'policy-denied'],
       make: () => void execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'krouter-proxy']),
       repaired: exists,
@@ -467,7 +546,8 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
       what: `routes to ${n1.name}'s pod CIDRs deleted on ${n3.name}`,
       node: n3.name,
       counted: 'router/route',
-      // The client on node-3 loses node-1's pods (directly, and through the ClusterIP); the rest does not pass there.
+      // The client on node-3 loses node-1's pods (directly, and through the ClusterIP), so may the LoadBalancer's
+      // probes (BIRD may send them to node-3); the rest does not pass there.
       untouched: ['router-to-nodeport', 'policy-allowed', 'policy-denied'],
       make: () => {
         for (const f of lab.fams) execFileSync('ip', ['-n', nodeNetns(n3.name), f === 'ipv4' ? '-4' : '-6', 'route', 'delete', n1.podCidrs[f]!, 'proto', String(KROUTER_PROTO)]);
@@ -491,7 +571,7 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
       what: `sets ${sets.join(', ')} flushed on ${node}`,
       node,
       counted: 'firewall/element',
-      untouched: ['pod-to-pod', 'pod-to-clusterip', 'router-to-nodeport', 'policy-denied'],
+      untouched: ['pod-to-pod', 'pod-to-clusterip', 'router-to-nodeport', 'router-to-loadbalancer', 'policy-denied'],
       make: () => {
         for (const s of sets) execFileSync('ip', ['netns', 'exec', ns, 'nft', 'flush', 'set', 'inet', 'krouter-firewall', s]);
       },
@@ -694,7 +774,58 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
     console.log(`      ${out.trim().split('\n').filter((l) => / \(\+[\d.]+ s\)$/.test(l)).join('; ')}`);
     console.log(`      client pod ${JSON.stringify(clBefore)} -> ${JSON.stringify(cl)}; routes of ${others.join(', ')} sampled ${samples + 1} times, unchanged (${n3.name}'s pod CIDRs kept through graceful restart)`);
     console.log(`      probes: ${window.summary()}`);
-    // Through the rebooted node: its client's probes fail while it is down; everything else must not.
+    // Through the rebooted node: its client's probes fail while it is down, and the LoadBalancer's when BIRD
+    // sends them there (its routes stay through graceful restart); everything else must not.
     assert.equal(window.failedOf(['router-to-nodeport', 'policy-denied']), 0, window.summary());
+  });
+  testCase(`an agent SIGKILLed in the middle of a full sync of ${BULK_SERVICES.toLocaleString('en')} Services, twice: the node converges on the same table; no probe of the existing Services fails`, async () => {
+    const node = lab.spec.nodes[1]!;
+    await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: BULK_NS } });
+    // Selectorless single-stack IPv6 Services (the IPv6 service range is large): each one is an element
+    // of every node's no-endpoint map, so a full sync writes all of them in one transaction.
+    const t0 = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 48 }, async () => {
+        for (let i = next++; i < BULK_SERVICES; i = next++) {
+          await client.create(R.services, {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name: `bulk-${i}`, namespace: BULK_NS },
+            spec: { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'], ports: [{ name: 'tcp', port: 80, protocol: 'TCP' }] },
+          } as Obj);
+        }
+      }),
+    );
+    const created = Date.now() - t0;
+    const map = 'no-endpoint-services-ipv6';
+    for (const n of lab.spec.nodes) await until(`${n} programs every bulk Service`, async () => ((await proxyMapSize(n, map)) >= BULK_SERVICES ? true : undefined), 300_000, 1000);
+    const programmed = Date.now() - t0;
+    // The table the node converges on again: the same Services, the same endpoints.
+    const before = await until('the proxy table settled', async () => {
+      const a = await proxyTable(node);
+      await sleep(RESYNC_SECONDS * 1000);
+      return a === (await proxyTable(node)) ? a : undefined;
+    }, 120_000, 0);
+
+    const window = loop.open();
+    const first = agentPodRecord(lab.spec, node)!.container;
+    // The running agent, in its periodic resync (a full sync); then the agent the kubelet starts next, in its first one.
+    const kills = [await killAgentMidFullSync(lab.spec, node, undefined, 60_000)];
+    kills.push(await killAgentMidFullSync(lab.spec, node, kills[0]!.pid, 120_000));
+    const t1 = Date.now();
+    const last = await until(`${node}: the agent running again`, () => {
+      const a = agentPodRecord(lab.spec, node)?.container;
+      return a && a.pid !== kills[1]!.pid && isRecordedAlive(a) ? a : undefined;
+    }, 120_000, 100);
+    await until(`${node}: the proxy table as before the kills`, async () => ((await proxyTable(node)) === before ? true : undefined), 180_000, 1000);
+    const converged = Date.now() - t1;
+    await loop.more(8, 'probes after the convergence');
+    loop.close(window);
+    console.log(`      ${BULK_SERVICES} Services created in ${(created / 1000).toFixed(1)} s, in every node's proxy after ${(programmed / 1000).toFixed(1)} s`);
+    console.log(`      ${node}: agent pid ${first.pid} SIGKILLed ${(kills[0]!.afterStartMs / 1000).toFixed(1)} s after its start, its nft pid ${kills[0]!.nft.pid} having read ${kills[0]!.nft.read} bytes of the transaction; pid ${kills[1]!.pid} SIGKILLed ${(kills[1]!.afterStartMs / 1000).toFixed(1)} s after its start, nft having read ${kills[1]!.nft.read} bytes; pid ${last.pid} converged on the same table ${(converged / 1000).toFixed(1)} s after the second kill`);
+    console.log(`      probes: ${window.summary()}`);
+    assert.equal(kills[0]!.pid, first.pid, 'the first kill hit the agent that was running');
+    assert.equal(window.totalFailed, 0, window.summary());
   });
 });

@@ -103,6 +103,23 @@ export function processesNaming(dir: string): number[] {
   return out;
 }
 
+/** The children of `pid` (from /proc: the parent in each process's stat), each with its command line. */
+export function childProcesses(pid: number): Array<{ pid: number; argv: string[] }> {
+  const out: Array<{ pid: number; argv: string[] }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name (field 2) is in parentheses and may hold spaces: the parent follows its last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push({ pid: Number(entry), argv: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean) });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 /** Named network namespaces (`ip netns list`). */
 export function listNetns(): string[] {
   const out = tryRun(['ip', 'netns', 'list']) ?? '';
