@@ -34,7 +34,7 @@ command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
 command -v go >/dev/null 2>&1 || { echo "k8s build: no Go toolchain (expected /usr/local/go/bin/go)" >&2; exit 2; }
 
 echo "k8s build: building Kubernetes $k8s_version (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kube-proxy) and etcd $etcd_version into $bin" >&2
-echo "k8s build: a cold build takes about 15-20 minutes on 2 cores (module download included); later runs reuse the cache" >&2
+echo "k8s build: a cold build takes about 7-8 minutes on 2 cores (module download included); later runs reuse the cache" >&2
 start=$SECONDS
 tmp="$bin.partial.$$"
 rm -rf "$tmp"
