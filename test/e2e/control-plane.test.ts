@@ -93,6 +93,11 @@ describe('lab control plane: real Kubernetes, agents from deploy/ (ipv4)', funct
     assert.ok(await client.tryGet(R.pods, NS, 'slow-stop'), 'the pod still exists while the kubelet stops it');
     await until('the pod gone once the kubelet finished it', async () => ((await client.tryGet(R.pods, NS, 'slow-stop')) ? undefined : true), 60_000, 250);
     await until('the endpoint gone', async () => ((await endpoint()) ? undefined : true), 30_000, 250);
+    // Every agent follows: the Service has no endpoint left, so it rejects.
+    const gone = Date.now();
+    await until('every node rejects cp-e2e/slow (no endpoint left)', () =>
+      lab.spec.nodes.every((n) => { const d = dataPlane(n); return !d.includes(`svc-ipv4-${NS}/slow/`) && d.includes('goto reject-chain'); }) ? true : undefined, 120_000, 250);
+    console.log(`      every node rejects ${NS}/slow ${Date.now() - gone} ms after its endpoint left the EndpointSlice`);
     // As a kubelet may, the lab's tears the sandbox down after the API object is gone: wait for it, so
     // the next case starts from a quiet data plane.
     await until('the pod sandbox gone', () => (listNetns().includes(podNetnsName(NS, 'slow-stop')) ? undefined : true), 60_000, 250);

@@ -121,6 +121,24 @@ describe('informers service against the scripted API server', () => {
     assert.ok((metrics.value('informer_watch_restarts_total', { kind: 'pods', reason: 'closed' }) ?? 0) >= 1);
   });
 
+  it('re-watches at once after quiet watches the server ended normally (no back-off for a kind that does not change)', async () => {
+    // A back-off of a minute would hold the next watch far past the until below.
+    const inf = start({ backoff: { initialMs: 60_000, maxMs: 60_000, quietWatchMs: 50 } });
+    const changes: Change<Named>[] = [];
+    inf.pods.onChange((c) => changes.push(c));
+    await inf.waitForSync(10_000);
+    for (let round = 0; round < 3; round++) {
+      await until(() => server.store.watcherCount() === 1);
+      await new Promise((r) => setTimeout(r, 100));
+      server.closeWatches();
+    }
+    await until(() => server.store.watcherCount() === 1);
+    server.store.create(def('pods'), 'default', { metadata: { name: 'after-quiet-watches' } });
+    await until(() => changes.length === 1);
+    assert.equal(summary(changes[0]!), 'add default/after-quiet-watches');
+    assert.equal(metrics.value('informer_lists_total', { kind: 'pods' }), 1);
+  });
+
   it('survives 410 Gone: relists and emits exactly the differences, deletes included', async () => {
     for (const n of ['keep', 'change', 'remove']) server.store.create(def('pods'), 'default', { metadata: { name: n, labels: { v: '1' } } });
     const inf = start();

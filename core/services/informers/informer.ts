@@ -17,6 +17,8 @@ import type { KindSpec } from './kinds.ts';
 export interface Backoff {
   initialMs: number;
   maxMs: number;
+  /** A watch that lasted this long and then ended ended normally (not in a failure loop), events or not. Default 5 s. */
+  quietWatchMs?: number;
 }
 
 export interface KindInformerDeps {
@@ -132,7 +134,12 @@ export class KindInformer<T extends Meta> implements Informer<T> {
           progressed = true;
         }
         verb = 'watch';
-        progressed = (await this.watchOnce()) || progressed;
+        const watchStart = Date.now();
+        const delivered = await this.watchOnce();
+        // A watch the server ended after its timeout is progress even when nothing changed (a quiet kind):
+        // resume at once. Only one that ends at once without an event backs off, so a server that
+        // closes every watch cannot make this a busy loop.
+        progressed = delivered || Date.now() - watchStart >= (this.deps.backoff.quietWatchMs ?? 5_000) || progressed;
         denied.delete('watch');
         if (signal.aborted) break;
         // A normal end (server timeout, connection closed): resume from the last version.
