@@ -70,17 +70,19 @@ export async function startNftMonitor(ns: string, readyTimeoutMs = 60_000): Prom
     });
   const monitor: NftMonitor = { waitFor, stop: () => stopProcess(child) };
 
-  // nft monitor subscribes only after reading the ruleset, which takes a while at
-  // tens of thousands of services; until then events are lost. Create and delete a
-  // table of its own until the monitor reports one.
+  // nft monitor reports events only after it has read the ruleset, seconds at tens
+  // of thousands of services; until then events are lost. Create and delete a table
+  // of its own until the monitor reports one. Each probe changes the ruleset's
+  // generation, which makes nft start its reading over: probe less and less often,
+  // or a reading longer than the interval never ends.
   const deadline = performance.now() + readyTimeoutMs;
   try {
-    for (;;) {
+    for (let interval = 250; ; interval = Math.min(2 * interval, 8000)) {
       if (child.exitCode !== null) throw new Error(`nft monitor in ${ns} exited (${child.exitCode}): ${stderr}`);
       const since = performance.now();
       inNetns(ns, 'nft', ['add', 'table', 'inet', PROBE_TABLE]);
       inNetns(ns, 'nft', ['delete', 'table', 'inet', PROBE_TABLE]);
-      const ok = await waitFor(new RegExp(`^delete table inet ${PROBE_TABLE}$`), since, 500).then(
+      const ok = await waitFor(new RegExp(`^delete table inet ${PROBE_TABLE}$`), since, interval).then(
         () => true,
         () => false,
       );
