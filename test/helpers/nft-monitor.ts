@@ -28,7 +28,7 @@ const KEEP_LINES = 2000;
 /** A table the monitor is asked about until it reports it: then it is listening. */
 const PROBE_TABLE = 'krouter-test-monitor-probe';
 
-export async function startNftMonitor(ns: string, readyTimeoutMs = 60_000): Promise<NftMonitor> {
+export async function startNftMonitor(ns: string, readyTimeoutMs = 300_000): Promise<NftMonitor> {
   const child = startProcess('ip', ['netns', 'exec', ns, 'nft', 'monitor']);
   const lines: Line[] = [];
   const waiters = new Set<(l: Line) => void>();
@@ -77,7 +77,7 @@ export async function startNftMonitor(ns: string, readyTimeoutMs = 60_000): Prom
   // or a reading longer than the interval never ends.
   const deadline = performance.now() + readyTimeoutMs;
   try {
-    for (let interval = 250; ; interval = Math.min(2 * interval, 8000)) {
+    for (let interval = 250; ; interval = Math.min(2 * interval, 32_000)) {
       if (child.exitCode !== null) throw new Error(`nft monitor in ${ns} exited (${child.exitCode}): ${stderr}`);
       const since = performance.now();
       inNetns(ns, 'nft', ['add', 'table', 'inet', PROBE_TABLE]);
