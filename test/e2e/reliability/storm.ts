@@ -116,8 +116,8 @@ function hugeSelector(i: number, j: number): Obj['spec'] {
   return {
     matchLabels: Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`storm.example/l${k}`, label(i)])),
     matchExpressions: [
-      { key: `storm.example/in-${j}`, operator: 'In', values: Array.from({ length: 200 }, (_, k) => longValue(i, k)) },
-      { key: `storm.example/notin-${j}`, operator: 'NotIn', values: Array.from({ length: 100 }, (_, k) => longValue(i + 1, k)) },
+      { key: `storm.example/in-${j}`, operator: 'In', values: Array.from({ length: 100 }, (_, k) => longValue(i, k)) },
+      { key: `storm.example/notin-${j}`, operator: 'NotIn', values: Array.from({ length: 50 }, (_, k) => longValue(i + 1, k)) },
       { key: 'storm.example/exists', operator: 'DoesNotExist' },
     ],
   };
@@ -285,7 +285,7 @@ export function refusedObjects(families: readonly Family[], ns = STORM_NAMESPACE
     metadata: meta(name, { labels: { 'kubernetes.io/service-name': 'outside-0' } }),
     addressType,
     ports: [{ name: 'tcp', port, protocol: 'TCP' }],
-    endpoints: Array.from({ length: count }, (_, i) => ({ addresses: addresses.length === 1 && count > 1 ? [OUTSIDE.ipv4(i % 250).replace(/\.\d+$/, `.${i % 250}`).replace(/^203\.0\.113/, `10.${Math.floor(i / 250)}.0`)] : addresses })),
+    endpoints: Array.from({ length: count }, (_, i) => ({ addresses: count > 1 ? [`10.${Math.floor(i / 250)}.0.${(i % 250) + 1}`] : addresses })),
   });
   const service = (name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: meta(name, annotations ? { annotations } : {}), spec });
   const policy = (name: string, spec: Record<string, unknown>): Obj => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta(name), spec });
@@ -293,7 +293,7 @@ export function refusedObjects(families: readonly Family[], ns = STORM_NAMESPACE
     { what: `EndpointSlice of addressType ${families[0] === 'ipv4' ? 'IPv4' : 'IPv6'} holding an ${other} address`, resource: R.endpointslices, obj: slice('refused-other-family', families[0] === 'ipv4' ? 'IPv4' : 'IPv6', [OUTSIDE[other](0)]) },
     { what: 'EndpointSlice holding a hostname as address', resource: R.endpointslices, obj: slice('refused-not-an-ip', 'IPv4', ['not-an-ip.example']) },
     { what: 'EndpointSlice with port 70000', resource: R.endpointslices, obj: slice('refused-slice-port', 'IPv4', ['203.0.113.1'], 70000) },
-    { what: 'EndpointSlice with 1,001 endpoints', resource: R.endpointslices, obj: slice('refused-slice-size', 'IPv4', ['x'], 80, 1001) },
+    { what: 'EndpointSlice with 1,001 endpoints', resource: R.endpointslices, obj: slice('refused-slice-size', 'IPv4', [], 80, 1001) },
     { what: 'Service with port 70000', resource: R.services, obj: service('refused-port', { ports: [{ port: 70000 }] }) },
     { what: 'Service with the same port twice', resource: R.services, obj: service('refused-duplicate', { ports: [{ name: 'a', port: 80 }, { name: 'b', port: 80 }] }) },
     { what: 'Service with protocol ICMP', resource: R.services, obj: service('refused-protocol', { ports: [{ port: 80, protocol: 'ICMP' }] }) },
@@ -531,6 +531,10 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
     const t1 = Date.now();
     await Promise.all(realNodes.map((n) => client.patch(R.nodes, undefined, n, { metadata: { annotations: { [BAD_PEERS_ANNOTATION.key]: null } } })));
     await inBatches([...made].reverse(), concurrency, (o) => client.delete(o.resource, o.obj.metadata.namespace, o.obj.metadata.name));
+    // The DaemonSet controller gave every fake Node an agent pod that no kubelet will run: gone with them.
+    const fakeNodes = made.filter((o) => o.resource === R.nodes).map((o) => o.obj.metadata.name);
+    const stranded = (await Promise.all(fakeNodes.map(async (n) => (await client.list(R.pods, { fieldSelector: `spec.nodeName=${n}` })).items))).flat();
+    await inBatches(stranded, concurrency, (pod) => client.delete(R.pods, pod.metadata.namespace, pod.metadata.name, { gracePeriodSeconds: 0 }));
     await client.delete(R.pods, ns, STORM_POD, { gracePeriodSeconds: 0 });
     await client.delete(R.namespaces, undefined, ns);
     const ips = made.flatMap((o) => ((o.obj.spec?.clusterIPs ?? []) as string[]).filter(Boolean));
@@ -543,7 +547,7 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
     }, 180_000, 1000);
     await until('the storm namespace gone', async () => ((await client.tryGet(R.namespaces, undefined, ns)) ? undefined : true), 180_000, 500);
     report.removedAfterMs = Date.now() - t1;
-    log(`deleted ${made.length} objects, the storm pod and namespace; removed from every node's tables after ${(report.removedAfterMs / 1000).toFixed(1)} s`);
+    log(`deleted ${made.length} objects, ${stranded.length} agent pods the DaemonSet controller gave the fake Nodes, the storm pod and namespace; removed from every node's tables after ${(report.removedAfterMs / 1000).toFixed(1)} s`);
   }
   return report;
 }
