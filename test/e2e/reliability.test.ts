@@ -19,6 +19,11 @@
  *   is back is served (the agents watch again);
  * - etcd compacted to its latest revision and the API server restarted:
  *   every agent's watch gets 410 Gone and relists; nothing changes, no probe fails;
+ * - a storm of 1,000 malformed or hostile objects the API server admits
+ *   (reliability/storm.ts; a few it refuses are checked to be refused): no
+ *   agent restarts, every valid object is programmed on every node, every
+ *   bad one gets a Warning event naming it (at most one per agent), no probe
+ *   fails; all of it is deleted and unprogrammed after;
  * - a node rebooted (`lab reboot-node`: kubelet, pods and agent stopped, the
  *   namespace made again empty, everything started again): it converges and
  *   rejoins; the other nodes' routes, rules and addresses do not change

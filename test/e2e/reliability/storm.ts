@@ -352,11 +352,17 @@ async function tables(node: string, families: readonly Family[]): Promise<{ serv
 
 const keyOfEvent = (kind: string, namespace: string | undefined, name: string) => `${kind} ${namespace ? `${namespace}/` : ''}${name}`;
 
-/** krouter's Warning events about storm objects: by `Kind ns/name`, each with reason, reporting agent and count. */
-async function stormEvents(client: KubeClient, ns: string): Promise<Map<string, Array<{ reason: string; agent: string; count: number }>>> {
+/** The names of the events in `default` now: what the storm's checks leave out. */
+async function eventNames(client: KubeClient): Promise<Set<string>> {
+  return new Set((await client.list(R.events, { namespace: 'default' })).items.map((e) => e.metadata.name));
+}
+
+/** krouter's Warning events about storm objects (not in `earlier`): by `Kind ns/name`, each with reason, reporting agent and count. */
+async function stormEvents(client: KubeClient, ns: string, earlier: ReadonlySet<string>): Promise<Map<string, Array<{ reason: string; agent: string; count: number }>>> {
   const out = new Map<string, Array<{ reason: string; agent: string; count: number }>>();
   for (const namespace of [ns, 'default']) {
     for (const e of (await client.list(R.events, { namespace })).items) {
+      if (earlier.has(e.metadata.name)) continue;
       if (e.type !== 'Warning' || (e.reportingComponent ?? e.source?.component) !== 'krouter') continue;
       const o = e.involvedObject ?? {};
       const k = keyOfEvent(o.kind, o.namespace, o.name);
@@ -391,10 +397,7 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
   const before = agents(spec);
   for (const a of before) assert.ok(a.pid && a.health === 200, `${a.node}: agent running and healthy before the storm (${JSON.stringify(a)})`);
 
-  await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await client.create(R.pods, testPod({ name: STORM_POD, namespace: ns, nodeName: spec.nodes[0], labels: { app: STORM_APP }, tcp: [8080], udp: [8081] }) as Obj);
-  await until('the storm pod Ready', async () => (podReady(await client.get(R.pods, ns, STORM_POD)) ? true : undefined), 120_000, 250);
-
+  const earlier = await eventNames(client);
   const objects = stormObjects(families, p.counts);
   const made: StormObject[] = [];
   const report: StormReport = { sent: {}, refused: [], eventsByReason: {}, programmedAfterMs: 0, reportedAfterMs: 0, removedAfterMs: 0 };
@@ -406,6 +409,9 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
   };
   const realNodes = spec.nodes;
   try {
+    await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await client.create(R.pods, testPod({ name: STORM_POD, namespace: ns, nodeName: spec.nodes[0], labels: { app: STORM_APP }, tcp: [8080], udp: [8081] }) as Obj);
+    await until('the storm pod Ready', async () => (podReady(await client.get(R.pods, ns, STORM_POD)) ? true : undefined), 120_000, 250);
     for (const r of refusedObjects(families, ns)) {
       try {
         await client.create(r.resource, r.obj);
@@ -430,7 +436,7 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
         ...realNodes.map((n) => client.patch(R.nodes, undefined, n, { metadata: { annotations: { [BAD_PEERS_ANNOTATION.key]: BAD_PEERS_ANNOTATION.value } } })),
       ]);
       await until('a Warning event on every fake Node', async () => {
-        const ev = await stormEvents(client, ns);
+        const ev = await stormEvents(client, ns, earlier);
         return fakeNodes.every((o) => ev.get(keyOfEvent('Node', undefined, o.obj.metadata.name))?.some((e) => o.warning!.includes(e.reason))) ? true : undefined;
       }, 120_000, 500);
     } finally {
@@ -488,7 +494,7 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
     const keyOf = (o: StormObject) => keyOfEvent(o.obj.kind as string, o.obj.metadata.namespace, o.obj.metadata.name);
     let events = new Map<string, Array<{ reason: string; agent: string; count: number }>>();
     await until('a Warning event on every bad storm object', async () => {
-      events = await stormEvents(client, ns);
+      events = await stormEvents(client, ns, earlier);
       const unreported = bad.filter((o) => !events.get(keyOf(o))?.some((e) => o.warning!.includes(e.reason)));
       const own = realNodes.filter((n) => !events.get(keyOfEvent('Node', undefined, n))?.some((e) => e.reason === 'RouterConfigError' && e.agent === n));
       return unreported.length === 0 && own.length === 0 ? true : undefined;
@@ -496,7 +502,7 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
     report.reportedAfterMs = Date.now() - t0;
     // Late duplicates would show after a few resyncs (every 5 s in this suite).
     await new Promise((r) => setTimeout(r, 12_000));
-    events = await stormEvents(client, ns);
+    events = await stormEvents(client, ns, earlier);
     for (const o of bad) {
       const mine = events.get(keyOf(o)) ?? [];
       const perAgent = new Map<string, number>();
