@@ -10,7 +10,7 @@ describe('reliability storm objects', () => {
       const names = objects.map((o) => `${o.resource.plural} ${o.obj.metadata.namespace ?? ''}/${o.obj.metadata.name}`);
       assert.equal(new Set(names).size, names.length);
       for (const o of objects) {
-        const bad = ['service-bad-annotation', 'policy-unknown-named-port', 'node-bad-pod-cidrs', 'node-bad-asn'].includes(o.kind);
+        const bad = ['service-bad-annotation', 'endpointslice-bad-port', 'policy-unknown-named-port', 'node-bad-pod-cidrs', 'node-bad-asn'].includes(o.kind);
         assert.equal(!!o.warning, bad, o.kind);
       }
       // Every slice names a Service of the storm or none at all; every Service comes before its slices.
