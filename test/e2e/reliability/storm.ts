@@ -228,9 +228,10 @@ export function stormObjects(families: readonly Family[], counts: Readonly<Recor
           {
             from: [
               {
+                // Many exceptions, the same in every policy: one set, not one per policy (each exception splits the block in up to 16 prefixes).
                 ipBlock: families.includes('ipv4')
-                  ? { cidr: '10.0.0.0/8', except: Array.from({ length: 100 }, (_, k) => `10.${k}.${i % 256}.0/24`) }
-                  : { cidr: '2001:db8::/32', except: Array.from({ length: 100 }, (_, k) => `2001:db8:${k.toString(16)}:${(i % 256).toString(16)}::/64`) },
+                  ? { cidr: '10.0.0.0/8', except: Array.from({ length: 50 }, (_, k) => `10.${k * 5}.0.0/16`) }
+                  : { cidr: '2001:db8::/32', except: Array.from({ length: 50 }, (_, k) => `2001:db8:${(k * 5).toString(16)}::/48`) },
               },
             ],
           },
@@ -446,18 +447,24 @@ export async function runStorm(p: StormParams): Promise<StormReport> {
     // Held only while the fake Nodes appear: left running, it gives them pod CIDRs at once and their annotation is never read.
     process.kill(p.controllerManagerPid, 'SIGSTOP');
     try {
-      await inBatches(fakeNodes, concurrency, create);
       await Promise.all([
-        inBatches(rest, concurrency, create),
+        inBatches(fakeNodes, concurrency, create),
         ...realNodes.map((n) => client.patch(R.nodes, undefined, n, { metadata: { annotations: { [BAD_PEERS_ANNOTATION.key]: BAD_PEERS_ANNOTATION.value } } })),
       ]);
+      let unreported: string[] = [];
       await until('a Warning event on every fake Node', async () => {
         const ev = await stormEvents(client, ns, earlier);
-        return made.filter((o) => o.resource === R.nodes).every((o) => ev.get(keyOfEvent('Node', undefined, o.obj.metadata.name))?.some((e) => o.warning!.includes(e.reason))) ? true : undefined;
-      }, 120_000, 500);
+        unreported = made.filter((o) => o.resource === R.nodes && !ev.get(keyOfEvent('Node', undefined, o.obj.metadata.name))?.some((e) => o.warning!.includes(e.reason))).map((o) => o.obj.metadata.name);
+        return unreported.length === 0 ? true : undefined;
+      }, 120_000, 500).catch(async (e: Error) => {
+        const ev = await stormEvents(client, ns, earlier);
+        throw new Error(`${e.message}: ${unreported.length} without, e.g. ${unreported.slice(0, 5).join(', ')}; krouter Warning events since the storm began: ${JSON.stringify([...ev].slice(0, 10))}`);
+      });
     } finally {
       process.kill(p.controllerManagerPid, 'SIGCONT');
     }
+    log(`${fakeNodes.length} fake Nodes made and reported (controller manager held meanwhile) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await inBatches(rest, concurrency, create);
     log(`storm: ${objects.length} objects made in ${((Date.now() - t0) / 1000).toFixed(1)} s (${concurrency} requests in flight): ${Object.entries(report.sent).map(([k, n]) => `${k} ${n}`).join(', ')}`);
     if (notAdmitted.length) log(`NOT ADMITTED (${notAdmitted.length}): ${notAdmitted.slice(0, 10).join('; ')}`);
     if (admitted.length) log(`ADMITTED though expected refused: ${admitted.join('; ')}`);
