@@ -80,11 +80,11 @@ export interface StormObject {
 /** How many of each kind; the default sums to 1,000. */
 export const STORM_COUNTS: Readonly<Record<StormKind, number>> = {
   'service-bad-annotation': 275,
-  'service-100-ports': 5,
+  'service-100-ports': 3,
   'service-selectorless': 100,
   'endpointslice-outside-ranges': 150,
   'endpointslice-family-not-of-service': 50,
-  'endpointslice-no-service': 20,
+  'endpointslice-no-service': 22,
   'endpointslice-bad-port': 25,
   'policy-huge-selectors': 100,
   'policy-many-ports': 100,
