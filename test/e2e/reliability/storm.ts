@@ -21,7 +21,7 @@
  *   `kube-router.io/service.*` value (InvalidAnnotation,
  *   UnsupportedAnnotation; the rest of the Service is served),
  *   NetworkPolicies with a named port no selected pod has
- *   (InvalidNetworkPolicy), EndpointSlices with port 0 or 70000 (the API
+ *   (InvalidNetworkPolicy), EndpointSlices with port 65536 or 70000 (the API
  *   server does not check them; InvalidEndpoint), Nodes without a pod CIDR but a garbage
  *   `kube-router.io/pod-cidrs` (InvalidPodCIDR, from every CNI) or a garbage
  *   `kube-router.io/node.asn` (RouterConfigError, from every router); and,
@@ -207,7 +207,7 @@ export function stormObjects(families: readonly Family[], counts: Readonly<Recor
   for (let i = 0; i < Math.min(counts['endpointslice-bad-port'], selectorless); i++) {
     const f = families[0]!;
     const bad = slice(`bad-port-${i}`, `outside-${i}`, f, OUTSIDE[f](i + 100));
-    bad.ports = [{ name: 'tcp', port: i % 2 ? 70000 : 0, protocol: 'TCP' }];
+    bad.ports = [{ name: 'tcp', port: i % 2 ? 70000 : 65536, protocol: 'TCP' }];
     out.push({ kind: 'endpointslice-bad-port', resource: R.endpointslices, warning: ['InvalidEndpoint'], obj: bad });
   }
   for (let i = 0; i < counts['endpointslice-no-service']; i++) {
