@@ -47,6 +47,23 @@ export interface PortRange {
   to: number;
 }
 
+/**
+ * Port ranges sorted by protocol and start, overlapping or touching ones of a
+ * protocol merged: an nft interval set refuses elements that overlap (`tcp .
+ * 80` and `tcp . 80-90` fail the whole table), and a policy may list a port
+ * twice or inside one of its ranges.
+ */
+export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
+  const sorted = [...ranges].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.from - b.from || a.to - b.to);
+  const out: PortRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.protocol === r.protocol && r.from <= last.to + 1) last.to = Math.max(last.to, r.to);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
 /** Where a use of a named port looks the name up, for reporting a name no pod there has. */
 export type NamedPortLookup = { kind: 'targets'; selector: string } | { kind: 'any' } | { kind: 'peers'; selectors: readonly string[] };
 
@@ -300,7 +317,7 @@ class Compiler {
       ranges.push({ protocol: proto, from: port, to: end });
     });
     if (ranges.length === 0) return { named };
-    const sorted = [...ranges].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.from - b.from || a.to - b.to);
+    const sorted = mergePortRanges(ranges);
     const portSet = shortId(['ports', sorted.map((r) => [r.protocol, r.from, r.to])]);
     this.portSets.set(portSet, sorted);
     return { portSet, named };

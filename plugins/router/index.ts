@@ -38,10 +38,13 @@ export default definePlugin({
     const installed = metrics.gauge({ name: 'router_routes_installed', help: 'Learned routes installed in the kernel', labelNames: ['family'] });
     const received = metrics.gauge({ name: 'router_routes_received', help: 'Routes accepted from peers', labelNames: ['family'] });
 
-    const router = new RouterSync(config, deps, logger, (message) => {
+    // The event goes on the Node the error is about: another node's bad ASN annotation is that node's.
+    const router = new RouterSync(config, deps, logger, (message, node) => {
       errorsTotal.inc();
-      logger.error(message);
-      void deps.informers.api.recordEvent({ kind: 'Node', name: ctx.nodeName }, 'Warning', 'RouterConfigError', message);
+      if (node === ctx.nodeName) logger.error(message);
+      else logger.error(message, { node });
+      const uid = deps.informers.nodes.get(node)?.metadata?.uid;
+      void deps.informers.api.recordEvent({ kind: 'Node', name: node, ...(uid ? { uid } : {}) }, 'Warning', 'RouterConfigError', message);
     });
     const kernel = new KernelRouteSync(config, deps, logger, (message) => router.report(message), driftRepairs(metrics, 'router'));
 

@@ -44,7 +44,8 @@ export class RouterSync {
     private readonly config: RouterConfig,
     private readonly deps: RouterDeps,
     private readonly logger: Logger,
-    private readonly onError: (message: string) => void,
+    /** An error line and the Node it is about (this node unless the line names another node's annotation). */
+    private readonly onError: (message: string, node: string) => void,
   ) {}
 
   private clusterNodes(): ClusterNode[] {
@@ -68,11 +69,11 @@ export class RouterSync {
     }
   }
 
-  /** Logs an error once per distinct message (a resync does not repeat it). */
-  report(message: string): void {
+  /** Logs an error once per distinct message (a resync does not repeat it); `node`: the Node it is about, this one by default. */
+  report(message: string, node: string = this.deps.families.nodeName): void {
     if (this.reportedErrors.has(message)) return;
     this.reportedErrors.add(message);
-    this.onError(message);
+    this.onError(message, node);
   }
 
   async sync(): Promise<SyncReport> {
@@ -97,7 +98,7 @@ export class RouterSync {
     } else this.ownNodeGone = false;
 
     const model = this.ownNodeGone
-      ? { desired: this.lastDesired!, errors: [] }
+      ? { desired: this.lastDesired!, errors: [], problems: [] }
       : desiredBgp({
           local: local!,
           nodes,
@@ -116,8 +117,10 @@ export class RouterSync {
     }
     const result = await bgp.apply(desired);
     const rejected = new Map(result.rejected.map((r) => [`${r.object} ${r.key}`, r]));
-    const errors = [...model.errors, ...result.rejected.map((r) => `${r.object} ${r.key}: ${r.message}`)];
-    for (const e of errors) this.report(e);
+    const rejectedLines = result.rejected.map((r) => `${r.object} ${r.key}: ${r.message}`);
+    const errors = [...model.errors, ...rejectedLines];
+    for (const p of model.problems) this.report(p.message, p.node);
+    for (const e of rejectedLines) this.report(e);
     this.last = {
       global: desired.global,
       peers: desired.peers.filter((p) => !rejected.has(`peer ${p.address}`)),

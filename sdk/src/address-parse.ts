@@ -75,7 +75,10 @@ export function parseIPGeneric(input: string, expect?: Family): { family: Family
 /** parseCidr through ipaddr.js: every form it accepts. */
 export function parseCidrGeneric(input: string, expect?: Family, opts: { allowHostBits?: boolean } = {}): Cidr {
   if (typeof input !== 'string' || !input.includes('/')) throw new AddressError(String(input), 'not a CIDR (address/length)');
-  const [addrText, lenText] = input.split('/', 2) as [string, string];
+  // Exactly one slash: split('/', 2) would drop a trailing "/8" of "10.0.0.0/24/8" and accept it.
+  const parts = input.split('/');
+  if (parts.length !== 2) throw new AddressError(input, 'not a CIDR (address/length)');
+  const [addrText, lenText] = parts as [string, string];
   const { family, address } = parseIPGeneric(addrText);
   const max = family === 'ipv4' ? 32 : 128;
   if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {

@@ -21,6 +21,11 @@
  *   is back is served (the agents watch again);
  * - etcd compacted to its latest revision and the API server restarted:
  *   every agent's watch gets 410 Gone and relists; nothing changes, no probe fails;
+ * - a storm of 1,000 malformed or hostile objects the API server admits
+ *   (reliability/storm.ts; a few it refuses are checked to be refused): no
+ *   agent restarts, every valid object is programmed on every node, every
+ *   bad one gets a Warning event naming it (at most one per agent), no probe
+ *   fails; all of it is deleted and unprogrammed after;
  * - a node rebooted (`lab reboot-node`: kubelet, pods and agent stopped, the
  *   namespace made again empty, everything started again): it converges and
  *   rejoins; the other nodes' routes, rules and addresses do not change
@@ -57,6 +62,7 @@ import { startProber, type Probe, type ProbeResult, type Prober } from '../lab/p
 import { routerControlArgv } from '../lab/router/index.ts';
 import { labCliAsync, labForSuite, labNodes, until, type LabNodeInfo } from '../lab/testing.ts';
 import { testPod } from '../lab/workloads.ts';
+import { runStorm } from './reliability/storm.ts';
 
 const execFileP = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -737,6 +743,18 @@ describe('reliability: faults under continuous probes (dual, 3 nodes, BIRD, ever
     lab.spec.nodes.forEach((n, i) => assert.equal(after[i], before[i], `${n}: data plane changed after the relists (${firstDifference(before[i]!, after[i]!)})`));
     loop.close(window);
     console.log(`      etcd compacted at revision ${revision}; informer lists per node ${listsBefore.join(', ')} -> ${lists.join(', ')}; ${samples + 1} data-plane samples, all unchanged`);
+    console.log(`      probes: ${window.summary()}`);
+    assert.equal(window.totalFailed, 0, window.summary());
+  });
+  testCase('a storm of 1,000 malformed or hostile objects the API server admits: no agent restarts, every valid one is programmed, every bad one gets a Warning event (at most one per agent); no probe fails', async () => {
+    const window = loop.open();
+    try {
+      const kcm = loadLabState(lab.stateDir)!.processes.find((p) => p.name === 'kube-controller-manager')!;
+      await runStorm({ client, spec: lab.spec, families: lab.fams, controllerManagerPid: kcm.pid, log: (line) => console.log(`      ${line}`) });
+      await loop.more(8, 'probes after the storm');
+    } finally {
+      loop.close(window);
+    }
     console.log(`      probes: ${window.summary()}`);
     assert.equal(window.totalFailed, 0, window.summary());
   });

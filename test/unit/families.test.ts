@@ -23,6 +23,14 @@ describe('family helpers', () => {
     assert.throws(() => parseCidr('fd00::/64', 'ipv4'), /is ipv6, expected ipv4/);
   });
 
+  it('refuses a prefix with more than one slash (trailing text is not dropped)', () => {
+    for (const bad of ['198.19.7.0/24/8', 'fd00:19::/64/', '10.0.0.0/8/']) {
+      assert.throws(() => parseCidr(bad), /not a CIDR/, bad);
+      assert.throws(() => parseCidr(bad, bad.includes(':') ? 'ipv6' : 'ipv4'), /not a CIDR/, bad);
+      assert.throws(() => parseCidr(bad, undefined, { allowHostBits: true }), /not a CIDR/, bad);
+    }
+  });
+
   it('parseIP: canonical IPv4 and repeated IPv6 texts take fast paths with the same answers and errors', () => {
     assert.deepEqual(parseIP('198.18.0.1'), { family: 'ipv4', address: '198.18.0.1' });
     assert.throws(() => parseIP('198.018.0.1'), AddressError, 'leading zeros are not an address');

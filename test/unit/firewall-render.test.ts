@@ -3,6 +3,7 @@ import type { Family, NodeNetwork, V1Namespace, V1NetworkPolicy, V1Pod } from '@
 import { buildModel, updatePods, type FirewallModel } from '../../plugins/firewall/model.ts';
 import { renderBody, renderElementScript, renderPatch, renderStructure, type RenderOptions } from '../../plugins/firewall/render.ts';
 import { intervalToPrefixes, readIpBlock } from '../../plugins/firewall/ip-blocks.ts';
+import { mergePortRanges } from '../../plugins/firewall/policies.ts';
 import { makeNamespace, makePod, makePolicy } from '../helpers/firewall-fixtures.ts';
 import { NftTable } from '../helpers/nft-interpreter.ts';
 
@@ -119,6 +120,32 @@ describe('firewall render: incremental element scripts', () => {
     const morePolicies = { ...s, policies: [...s.policies, makePolicy('y', 'p', { podSelector: {}, policyTypes: ['Egress'] })] };
     assert.equal(renderPatch(old, build(morePolicies), OPTS), undefined);
     assert.equal(renderPatch(old, build(s), OPTS), '', 'same state: nothing to do');
+  });
+});
+
+describe('firewall render: port ranges', () => {
+  it('merges a port listed twice, a port inside a range and touching ranges into one element per run (nft refuses overlapping interval elements)', () => {
+    assert.deepEqual(
+      mergePortRanges([
+        { protocol: 'TCP', from: 80, to: 90 },
+        { protocol: 'TCP', from: 80, to: 80 },
+        { protocol: 'UDP', from: 53, to: 53 },
+        { protocol: 'TCP', from: 91, to: 100 },
+        { protocol: 'UDP', from: 53, to: 53 },
+        { protocol: 'TCP', from: 443, to: 443 },
+        { protocol: 'TCP', from: 1, to: 65535 },
+        { protocol: 'SCTP', from: 9000, to: 9000 },
+      ]),
+      [
+        { protocol: 'SCTP', from: 9000, to: 9000 },
+        { protocol: 'TCP', from: 1, to: 65535 },
+        { protocol: 'UDP', from: 53, to: 53 },
+      ],
+    );
+    const s = baseState();
+    s.policies.push(makePolicy('x', 'overlap', { podSelector: {}, ingress: [{ ports: [{ port: 80 }, { port: 80, endPort: 90 }, { port: 85 }, { protocol: 'UDP', port: 53 }, { protocol: 'UDP', port: 53 }] }] }));
+    const body = renderBody(build(s), OPTS);
+    assert.match(body, /elements = \{ tcp \. 80-90, udp \. 53 \}/);
   });
 });
 

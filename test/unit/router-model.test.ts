@@ -4,6 +4,7 @@ import { parseCidr } from '@krouter/sdk';
 import { readNodeBgpSettings } from '../../plugins/router/annotations.ts';
 import { routerConfigSchema, type RouterConfig } from '../../plugins/router/config.ts';
 import type { ClusterNode } from '../../plugins/router/model/cluster.ts';
+import { desiredBgp } from '../../plugins/router/model/bgp.ts';
 import { externalPeers, meshPeers, rrClusterId } from '../../plugins/router/model/peers.ts';
 import { podCidrPaths, serviceVipPaths } from '../../plugins/router/model/paths.ts';
 import { desiredKernelRoutes, diffRoutes } from '../../plugins/router/model/routes.ts';
@@ -163,6 +164,23 @@ describe('router model', () => {
       assert.equal(out.errors.length, 2);
       assert.match(out.errors[0]!, /plugins\.router\.peerRouters\[1\]: address "not-an-ip"/);
       assert.match(out.errors[1]!, /node node-1: annotation peers \(fd00:18::fe\): peer fd00:18::fe is ipv6, which is not enabled/);
+    });
+
+    it("names the node each error is about: another node's topology annotation is that node's, its peers annotation nobody's but its own", () => {
+      const local = node(1, { annotations: { 'kube-router.io/node.bgp.communities': 'bogus' } });
+      const other = node(2, { annotations: { 'kube-router.io/node.asn': 'x', 'kube-router.io/peers': 'not: [a list' } });
+      const out = desiredBgp({ local, nodes: [local, other, node(3)], config: config(), families: ['ipv4', 'ipv6'], services: [], endpointSlices: [] });
+      assert.ok(!('error' in out));
+      assert.deepEqual(
+        out.problems.map((p) => [p.node, p.message.replace(/: .*$/s, '')]),
+        [
+          ['node-1', 'node node-1'],
+          ['node-2', 'node node-2'],
+        ],
+      );
+      assert.match(out.problems[0]!.message, /node\.bgp\.communities: "bogus"/);
+      assert.match(out.problems[1]!.message, /node\.asn: ASN "x"/);
+      assert.deepEqual(out.errors, out.problems.map((p) => p.message));
     });
 
     it('takes passwords from the passwords file by position', () => {

@@ -120,6 +120,19 @@ describe('router plugin (test doubles)', () => {
     });
   }
 
+  it("puts the event about another node's malformed ASN annotation on that node, not on its own", async () => {
+    const { informers, instance } = await startRouter(['ipv4', 'ipv6']);
+    try {
+      informers.nodes.update(clusterNode(2, ['ipv4', 'ipv6'], { 'kube-router.io/node.asn': 'sixty-five-thousand' }));
+      await until(() => informers.api.events.some((e) => e.reason === 'RouterConfigError'));
+      const events = informers.api.events.filter((e) => e.reason === 'RouterConfigError');
+      assert.deepEqual(events.map((e) => [e.ref.kind, e.ref.name, e.type]), [['Node', 'node-2', 'Warning']]);
+      assert.match(events[0]!.message, /node node-2: annotation kube-router\.io\/node\.asn: ASN "sixty-five-thousand"/);
+    } finally {
+      await instance.stop();
+    }
+  });
+
   it('names a bad peer annotation in an event and keeps every other peer', async () => {
     const { bgp, informers, instance, t } = await startRouter(['ipv4', 'ipv6'], {
       peerRouters: [{ address: '198.18.0.254', asn: 64513 }],

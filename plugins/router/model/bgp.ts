@@ -19,10 +19,22 @@ export interface BgpModelInput {
   withdrawAll?: boolean;
 }
 
+/** A line of `errors` and the Node it is about (the Node its Warning event goes on). */
+export interface BgpProblem {
+  node: string;
+  message: string;
+}
+
 export interface BgpModel {
   desired: BgpDesiredState & { global: NonNullable<BgpDesiredState['global']>; peers: BgpPeer[]; paths: BgpPath[] };
   /** One line per object that could not be configured, naming node/key. */
   errors: string[];
+  /**
+   * The same lines with the Node each is about: another node's malformed
+   * topology annotation (ASN, route reflector) is about that node, the rest
+   * about this one.
+   */
+  problems: BgpProblem[];
 }
 
 /**
@@ -35,11 +47,15 @@ export function desiredBgp(input: BgpModelInput): BgpModel | { error: string } {
   const { local, nodes, config, families } = input;
   const { global, error } = desiredGlobal(local, config, families);
   if (!global) return { error: error! };
-  const errors: string[] = [...local.net.errors, ...local.bgp.errors];
-  for (const n of nodes) if (n !== local) errors.push(...n.bgp.topologyErrors);
+  const problems: BgpProblem[] = [];
+  const about = (node: string, lines: readonly string[]) => {
+    for (const message of lines) problems.push({ node, message });
+  };
+  about(local.name, [...local.net.errors, ...local.bgp.errors]);
+  for (const n of nodes) if (n !== local) about(n.name, n.bgp.topologyErrors);
 
   const external = externalPeers(local, config, families, input.passwordsFromFile ?? []);
-  errors.push(...external.errors);
+  about(local.name, external.errors);
   const peers = new Map<string, BgpPeer>();
   for (const p of [...meshPeers(local, nodes, config, families), ...external.peers]) {
     if (!peers.has(p.address)) peers.set(p.address, p);
@@ -47,7 +63,7 @@ export function desiredBgp(input: BgpModelInput): BgpModel | { error: string } {
 
   const pod = config.advertisePodCidr ? podCidrPaths(local, families, { extendedNexthop: config.sessionMode === 'single' }) : { paths: [], errors: [] };
   const vip = serviceVipPaths(local, input.services, input.endpointSlices, config, families);
-  errors.push(...pod.errors, ...vip.errors);
+  about(local.name, [...pod.errors, ...vip.errors]);
   const paths = input.withdrawAll ? new Map<string, BgpPath>() : new Map<string, BgpPath>([...pod.paths, ...vip.paths].map((p) => [p.prefix, p]));
 
   const externalAddresses = external.peers.map((p) => p.address).filter((a) => peers.get(a)?.description === 'external');
@@ -59,6 +75,7 @@ export function desiredBgp(input: BgpModelInput): BgpModel | { error: string } {
       paths: [...paths.values()],
       policies: { import: importPolicy(refused), export: exportPolicy(externalAddresses, [...paths.keys()]) },
     },
-    errors,
+    errors: problems.map((p) => p.message),
+    problems,
   };
 }
