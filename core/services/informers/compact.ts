@@ -16,3 +16,16 @@ export function compactCopy<T>(value: T): T {
   }
   return out as T;
 }
+
+/**
+ * What an informer caches of an object: its compact copy without
+ * `metadata.managedFields`. Field ownership records are the API server's
+ * bookkeeping (often larger than the object's own fields on a real
+ * cluster); no plugin reads them, and a write from a cached object leaves
+ * them as the server has them.
+ */
+export function cacheCopy<T>(object: T): T {
+  const copy = compactCopy(object) as T & { metadata?: { managedFields?: unknown } };
+  if (copy && typeof copy === 'object' && copy.metadata) delete copy.metadata.managedFields;
+  return copy;
+}

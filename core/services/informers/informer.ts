@@ -11,7 +11,7 @@ import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/Object
 import type { Change, Counter, Gauge, Informer, Logger } from '@krouter/sdk';
 import { ObjectCache, type Meta } from './cache.ts';
 import { accessDenied, type ListWatchVerb } from './access.ts';
-import { compactCopy } from './compact.ts';
+import { cacheCopy } from './compact.ts';
 import type { KindSpec } from './kinds.ts';
 
 export interface Backoff {
@@ -177,7 +177,7 @@ export class KindInformer<T extends Meta> implements Informer<T> {
     const list = await this.spec.list(this.deps.kc);
     if (this.abort.signal.aborted) return;
     // Lists come back as typed model instances already.
-    const changes = this.cache.replace((list.items as T[]).map(compactCopy));
+    const changes = this.cache.replace((list.items as T[]).map(cacheCopy));
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
     this.deps.relists.inc({ kind: this.kind });
     this.deps.cacheSize.set({ kind: this.kind }, this.cache.size);
@@ -224,7 +224,7 @@ export class KindInformer<T extends Meta> implements Informer<T> {
           return;
         }
         delivered = true;
-        const typed = compactCopy(this.typed(obj));
+        const typed = cacheCopy(this.typed(obj));
         const change = type === 'DELETED' ? this.cache.delete(typed) : type === 'ADDED' || type === 'MODIFIED' ? this.cache.upsert(typed) : undefined;
         if (rv) this.resourceVersion = rv;
         if (change) {
