@@ -29,6 +29,7 @@ import { listNetns } from './proc.ts';
 import { routerControlArgv } from './router/index.ts';
 import { loadLabState, type LabState } from './state.ts';
 import { statusLines } from './status.ts';
+import { SPEC_SET_NAMES, type SpecSetName } from './upstream-e2e/plan.ts';
 
 // Imported by name at run time: the module belongs to the cluster side of the lab.
 const CHECK_MODULE = './check.ts';
@@ -187,6 +188,33 @@ async function cmdCheck(opts: { json?: boolean; crossNode: 'expect-ok' | 'expect
   if (opts.json) say(JSON.stringify({ ok: result.ok, rows: result.rows }, null, 2));
   else say(result.table);
   return result.ok;
+}
+
+async function cmdUpstreamE2e(opts: { focus?: string; sets?: string; reportDir?: string; procs?: number; quiet?: boolean }): Promise<boolean> {
+  const state = requireLab();
+  const sets = opts.sets?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+  for (const s of sets) if (!(SPEC_SET_NAMES as string[]).includes(s)) throw new UsageError(`--sets: unknown set ${JSON.stringify(s)} (known: ${SPEC_SET_NAMES.join(', ')})`);
+  if (opts.focus !== undefined) {
+    try {
+      new RegExp(opts.focus);
+    } catch (e) {
+      throw new UsageError(`--focus: not a regular expression: ${(e as Error).message}`);
+    }
+  }
+  const { runUpstreamE2e } = await import('./upstream-e2e/run.ts');
+  const { summaryLines } = await import('./upstream-e2e/report.ts');
+  const result = await runUpstreamE2e(state, {
+    ...(opts.focus !== undefined ? { focus: opts.focus } : {}),
+    sets: sets as SpecSetName[],
+    ...(opts.reportDir ? { reportDir: path.resolve(opts.reportDir) } : {}),
+    ...(opts.procs ? { procs: opts.procs } : {}),
+    log: say,
+    ...(opts.quiet ? {} : { echo: (chunk: string) => process.stdout.write(chunk) }),
+  });
+  say('');
+  for (const line of summaryLines(result.summary, `upstream e2e (${state.spec.family})`)) say(line);
+  say(`report: ${result.reportFile}`);
+  return result.summary.counts.failed === 0 && !result.summary.suiteFailure && result.summary.results.length > 0;
 }
 
 async function cmdDemo(): Promise<boolean> {
@@ -353,6 +381,22 @@ export function buildProgram(): Command {
     .addOption(new Option('--cross-node <mode>', 'what to expect of cross-node paths').choices(['auto', 'expect-ok', 'expect-fail']).default('auto'))
     .action(async (opts: { json?: boolean; crossNode: 'expect-ok' | 'expect-fail' | 'auto' }) => {
       process.exitCode = (await cmdCheck(opts)) ? 0 : 1;
+    });
+
+  program
+    .command('upstream-e2e')
+    .description("run upstream Kubernetes' network e2e tests (e2e.test, built once) against the lab that is up; exit 1 when one fails")
+    .option('--focus <regex>', 'ginkgo focus over the specs\' full text (default: the sets of --sets)')
+    .option('--sets <list>', `spec sets to run: ${SPEC_SET_NAMES.join(', ')} (default: all)`)
+    .option('--report-dir <dir>', "where ginkgo's JSON report and the full log go (default: a new folder under the lab's logs)")
+    .option('--procs <n>', 'parallel ginkgo processes (default 4)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a positive integer');
+      return n;
+    })
+    .option('--quiet', "do not echo ginkgo's progress")
+    .action(async (opts: { focus?: string; sets?: string; reportDir?: string; procs?: number; quiet?: boolean }) => {
+      process.exitCode = (await cmdUpstreamE2e(opts)) ? 0 : 1;
     });
 
   program
