@@ -17,12 +17,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { labClient } from '../api.ts';
 import { nodeNetns, nodePaths, nodeUnderlayByName, statePaths, type LabSpec } from '../config.ts';
-import { nodeIdentity } from '../k8s/pki.ts';
+import { controlPlanePaths } from '../k8s/control-plane.ts';
+import { APISERVER_KUBELET_CLIENT, nodeIdentity, pkiFiles } from '../k8s/pki.ts';
 import { Informer, KubeError, R, keyOf, type Obj } from '../kube.ts';
 import { parseConflist, type Conflist } from './cni.ts';
-import { LEASE_RENEW_SECONDS, leaseObject, nodeObject, nodeStatus } from './node-status.ts';
+import { KUBELET_PORT, LEASE_RENEW_SECONDS, leaseObject, nodeObject, nodeStatus } from './node-status.ts';
 import { imageKind, runningStatus, type PodSpecLike } from './pod.ts';
 import { RunningPod, newPodRecord, stopPodRecord, type NodeRuntime, type PodRecord } from './runtime.ts';
+import { startKubeletServer, type KubeletServer } from './server.ts';
 
 import { controlRequest } from './control.ts';
 
@@ -290,11 +292,35 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
   );
   pods.start();
   await pods.synced;
-  log(`running (namespace ${nodeNetns(node)}, node root ${paths.root})`);
+
+  // ---- the kubelet API (exec), where the API server dials it ------------------------
+  const pki = pkiFiles(controlPlanePaths(spec.stateDir).pki);
+  let api: KubeletServer | undefined;
+  try {
+    api = await startKubeletServer({
+      netns: nodeNetns(node),
+      addresses: Object.values(underlay),
+      port: KUBELET_PORT,
+      tls: { cert: readFileSync(pki.kubeletServingCert(node)), key: readFileSync(pki.kubeletServingKey(node)), ca: readFileSync(pki.caCert) },
+      allowedUsers: [APISERVER_KUBELET_CLIENT.cn],
+      log,
+      async resolveExec(req) {
+        const rp = running.get(`${req.namespace}/${req.pod}`);
+        if (!rp || (req.uid && req.uid !== rp.record.uid)) return { status: 404, message: `pod ${req.namespace}/${req.pod} is not running on ${node}` };
+        const argv = await rp.execArgv(req.container, req.command);
+        return argv ? { argv } : { status: 404, message: `container ${req.container} of pod ${req.namespace}/${req.pod} is not running` };
+      },
+    });
+  } catch (e) {
+    // Without it everything but exec works: say so and go on.
+    log(`kubelet API not served: ${(e as Error).message}`);
+  }
+  log(`running (namespace ${nodeNetns(node)}, node root ${paths.root}${api ? `, kubelet API on port ${KUBELET_PORT}` : ''})`);
 
   return {
     async close(opts: { kill?: boolean } = {}) {
       closed = true;
+      await api?.close();
       clearInterval(leaseTimer);
       clearInterval(probeTimer);
       await pods.stop();
