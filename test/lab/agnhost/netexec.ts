@@ -217,7 +217,8 @@ export async function run(argv: string[]): Promise<number> {
       const sock = dgram.createSocket({ type: address.includes('.') ? 'udp4' : 'udp6', ipv6Only: false });
       sock.on('message', (msg, from) => {
         const answer = udpAnswer(msg.toString(), ctx, joinHostPort(from.address, from.port), udpPort);
-        if (answer !== undefined) sock.send(answer, from.port, from.address);
+        // With a callback a failed answer is that datagram's loss, not the server's end.
+        if (answer !== undefined) sock.send(answer, from.port, from.address, () => undefined);
       });
       sock.on('error', (e) => process.stderr.write(`UDP: ${e.message}\n`));
       sock.bind(udpPort, address);

@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     if (p.kind === 'http') http.createServer(handler(p.value)).on('error', log).listen(p.port, '::');
     else if (p.kind === 'udp') {
       const sock = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-      sock.on('message', (_m, from) => sock.send(p.value, from.port, from.address));
+      sock.on('message', (_m, from) => sock.send(p.value, from.port, from.address, () => undefined));
       sock.on('error', log);
       sock.bind(p.port, '::');
     } else if (p.kind === 'tls') {

@@ -48,10 +48,19 @@ export async function run(argv: string[]): Promise<number> {
   }
   const hostname = podHostname(process.env, os.hostname());
   // Listening on the unspecified IPv6 address takes both families, as Go's ":PORT" does.
-  if (p.tcp) net.createServer((c) => c.end(hostname)).on('error', fatal).listen(p.port, '::');
+  if (p.tcp) {
+    net
+      .createServer((c) => {
+        // A client that only checks the port (agnhost connect) resets the connection: not the server's failure.
+        c.on('error', () => undefined);
+        c.end(hostname);
+      })
+      .on('error', fatal)
+      .listen(p.port, '::');
+  }
   if (p.udp) {
     const sock = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-    sock.on('message', (_msg, from) => sock.send(hostname, from.port, from.address));
+    sock.on('message', (_msg, from) => sock.send(hostname, from.port, from.address, () => undefined));
     sock.on('error', fatal);
     sock.bind(p.port, '::');
   }

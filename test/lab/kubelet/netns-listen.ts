@@ -37,6 +37,7 @@ export function listenInNetns(netns: string, addresses: readonly string[], port:
 
 async function main(): Promise<void> {
   const [port, ...addresses] = process.argv.slice(2);
+  const servers: net.Server[] = [];
   for (const host of addresses) {
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
@@ -44,7 +45,10 @@ async function main(): Promise<void> {
       server.listen({ host, port: Number(port), ipv6Only: host.includes(':') }, resolve);
     });
     await new Promise<void>((resolve, reject) => process.send!('server', server, (e: Error | null) => (e ? reject(e) : resolve())));
+    // The parent holds its own copy of the socket now; this one would keep the child alive.
+    servers.push(server);
   }
+  for (const s of servers) s.close();
   process.disconnect?.();
 }
 
