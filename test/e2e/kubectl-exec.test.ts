@@ -27,6 +27,8 @@ import { labForSuite, until } from '../lab/testing.ts';
 
 const NS = 'exec-e2e';
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.56';
+/** What the server pod serves: serve-hostname TCP and UDP, netexec HTTP and UDP, porter HTTP and UDP. */
+const SERVED = [[80, 'tcp'], [81, 'udp'], [8080, 'tcp'], [8081, 'udp'], [9001, 'tcp'], [9002, 'udp']] as const;
 
 interface Run {
   status: number | null;
@@ -83,6 +85,10 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
         return pod.status?.phase === 'Running' && ipv4 && ipv6 ? { ipv4, ipv6 } : undefined;
       });
     }
+    // Running is reported once the containers are started; wait until each has bound its port.
+    for (const [port, protocol] of SERVED) {
+      await until(`server listening on ${protocol}/${port}`, () => (exec('client', ['/agnhost', 'connect', `${ips.server!.ipv4}:${port}`, '--timeout=2s', `--protocol=${protocol}`]).status === 0 ? true : undefined));
+    }
   });
   after(async () => client?.close());
 
@@ -126,7 +132,7 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
     for (const fam of ['ipv4', 'ipv6'] as const) {
       it(`connect to served ports succeeds and to unserved ones is REFUSED (TCP and UDP, ${fam}, across nodes)`, () => {
         const connect = (port: number, protocol: string) => exec('client', ['/agnhost', 'connect', target(fam, port), '--timeout=5s', `--protocol=${protocol}`]);
-        for (const [port, protocol] of [[80, 'tcp'], [81, 'udp'], [8080, 'tcp'], [8081, 'udp'], [9001, 'tcp'], [9002, 'udp']] as const) {
+        for (const [port, protocol] of SERVED) {
           const r = connect(port, protocol);
           assert.equal(r.status, 0, `${protocol}/${port}: ${r.stderr}`);
         }
