@@ -9,7 +9,7 @@ need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-for pkg in curl openssl iproute2 nftables iptables ipset gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack iperf3; do
+for pkg in curl openssl iproute2 nftables iptables ipset gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack iperf3 netcat-openbsd; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 # kubectl: Debian's kubernetes-client collides with a kubectl installed by other means.

@@ -9,6 +9,8 @@
  *   and UDP, netexec, porter; `/agnhost connect` from another node's pod
  *   succeeds to served ports and fails with REFUSED to unserved ones, over
  *   TCP and UDP in both families; netexec's /hostname and /dial answer;
+ * - readiness probes (httpGet, tcpSocket at the pod's address, exec in the
+ *   container) decide the containers' readiness;
  * - the kubelet API refuses clients that are not the API server.
  */
 import assert from 'node:assert/strict';
@@ -55,7 +57,13 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
     client = labClient(lab.spec);
     const [node1, node2] = lab.spec.nodes;
     await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-    const agnhost = (name: string, args: string[], env?: Array<{ name: string; value: string }>) => ({ name, image: AGNHOST, args, ...(env ? { env } : {}) });
+    const agnhost = (name: string, args: string[], env?: Array<{ name: string; value: string }>, readinessProbe?: Record<string, unknown>) => ({
+      name,
+      image: AGNHOST,
+      args,
+      ...(env ? { env } : {}),
+      ...(readinessProbe ? { readinessProbe } : {}),
+    });
     const pods = [
       {
         name: 'server',
@@ -64,11 +72,13 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
           // One container per port and protocol, as the NetworkPolicy tests build their pods.
           agnhost('serve-80-tcp', ['serve-hostname', '--tcp', '--http=false', '--port', '80']),
           agnhost('serve-81-udp', ['serve-hostname', '--udp', '--http=false', '--port', '81']),
-          agnhost('netexec', ['netexec', '--http-port=8080', '--udp-port=8081']),
+          // Readiness probes of each kind: HTTP and TCP at the pod's address (from the node), exec in the container.
+          agnhost('netexec', ['netexec', '--http-port=8080', '--udp-port=8081'], undefined, { httpGet: { path: '/hostName', port: 8080 }, periodSeconds: 3 }),
           agnhost('porter', ['porter'], [
             { name: 'SERVE_PORT_9001', value: 'foo' },
             { name: 'SERVE_UDP_PORT_9002', value: 'bar' },
-          ]),
+          ], { tcpSocket: { port: 9001 } }),
+          agnhost('unready', ['pause'], undefined, { exec: { command: ['/bin/false'] } }),
         ],
       },
       { name: 'client', nodeName: node2, containers: [agnhost('pause', ['pause'])] },
@@ -165,6 +175,19 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
       const r = exec('client', ['sh', '-c', `/agnhost connect ${target('ipv4', 80)} --timeout=5s && echo connected`]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'connected\n');
+    });
+  });
+
+  describe('readiness probes', () => {
+    it("probe the pod's address from its node (httpGet, tcpSocket) and run exec probes in the container", async () => {
+      const ready = await until('netexec and porter ready', async () => {
+        const pod = await client.get(R.pods, NS, 'server');
+        const byName = Object.fromEntries((pod.status?.containerStatuses ?? []).map((c: { name: string; ready: boolean }) => [c.name, c.ready]));
+        return byName.netexec && byName.porter ? { byName, pod } : undefined;
+      });
+      // Probed in the same round as the two above: /bin/false keeps its container, and so the pod, not ready.
+      assert.equal(ready.byName.unready, false);
+      assert.equal(ready.pod.status.conditions.find((c: { type: string }) => c.type === 'Ready')?.status, 'False');
     });
   });
 

@@ -15,7 +15,13 @@ export interface ContainerLike {
   env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports?: Array<{ containerPort: number; protocol?: string; hostPort?: number; hostIP?: string }>;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
-  readinessProbe?: { httpGet?: { path?: string; port: number | string; scheme?: string }; periodSeconds?: number };
+  readinessProbe?: {
+    httpGet?: { path?: string; port: number | string; host?: string; scheme?: string };
+    tcpSocket?: { port: number | string; host?: string };
+    exec?: { command?: string[] };
+    periodSeconds?: number;
+    timeoutSeconds?: number;
+  };
   lifecycle?: { preStop?: { sleep?: { seconds: number }; exec?: { command?: string[] } } };
   securityContext?: SecurityContextLike;
 }
