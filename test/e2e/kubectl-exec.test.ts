@@ -11,6 +11,7 @@
  *   TCP and UDP in both families; netexec's /hostname and /dial answer;
  * - readiness probes (httpGet, tcpSocket at the pod's address, exec in the
  *   container) decide the containers' readiness;
+ * - `kubectl logs` reads a container's output;
  * - the kubelet API refuses clients that are not the API server.
  */
 import assert from 'node:assert/strict';
@@ -125,6 +126,14 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
       assert.ok(r.stdout.includes(` ${ips.client!.ipv4}/`), r.stdout);
       assert.ok(r.stdout.includes(` ${ips.client!.ipv6}/`), r.stdout);
       assert.match(r.stdout, /^HOSTNAME=client$/m);
+    });
+
+    it('kubectl logs shows a container\'s output', () => {
+      const r = kubectl(['-n', NS, 'logs', 'server', '-c', 'serve-80-tcp']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Serving on port 80\.$/m);
+      const tail = kubectl(['-n', NS, 'logs', 'server', '-c', 'serve-81-udp', '--tail=1']);
+      assert.equal(tail.stdout, 'Serving on port 81.\n', tail.stderr);
     });
 
     it('execs into the named container of a pod with several, and refuses an unknown one', () => {

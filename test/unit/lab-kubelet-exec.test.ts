@@ -10,6 +10,7 @@ import {
   protocolTraits,
   statusPayload,
 } from '../lab/kubelet/exec-protocol.ts';
+import { parseLogsRequest, selectLog } from '../lab/kubelet/logs.ts';
 import { DECLARED_FEATURES, KUBELET_PORT, nodeStatus } from '../lab/kubelet/node-status.ts';
 import { agnhostArgv, imageKind } from '../lab/kubelet/pod.ts';
 
@@ -99,5 +100,22 @@ describe('lab kubelet: node API endpoint and agnhost image', () => {
     assert.deepEqual(agnhostArgv({}), ['/agnhost', 'pause']);
     assert.deepEqual(agnhostArgv({ args: ['netexec', '--http-port=8080'] }), ['/agnhost', 'netexec', '--http-port=8080']);
     assert.deepEqual(agnhostArgv({ command: ['/bin/sh', '-c'], args: ['sleep 1'] }), ['/bin/sh', '-c', 'sleep 1']);
+  });
+});
+
+describe('lab kubelet: container logs', () => {
+  it('reads /containerLogs/NS/POD/CONTAINER with tailLines and limitBytes', () => {
+    assert.deepEqual(parseLogsRequest('/containerLogs/ns/p/c?tailLines=2&limitBytes=10'), { namespace: 'ns', pod: 'p', container: 'c', tailLines: 2, limitBytes: 10 });
+    assert.deepEqual(parseLogsRequest('/containerLogs/ns/p/c'), { namespace: 'ns', pod: 'p', container: 'c' });
+    assert.match(parseLogsRequest('/exec/ns/p/c') as string, /not a container logs path/);
+  });
+
+  it('keeps the last lines, then the first bytes of those', () => {
+    const text = Buffer.from('a\nb\nc\n');
+    assert.equal(selectLog(text, {}).toString(), 'a\nb\nc\n');
+    assert.equal(selectLog(text, { tailLines: 2 }).toString(), 'b\nc\n');
+    assert.equal(selectLog(text, { tailLines: 0 }).toString(), '');
+    assert.equal(selectLog(Buffer.from('a\nb'), { tailLines: 1 }).toString(), 'b');
+    assert.equal(selectLog(text, { tailLines: 2, limitBytes: 1 }).toString(), 'b');
   });
 });

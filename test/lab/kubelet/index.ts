@@ -317,6 +317,10 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
       tls: { cert: readFileSync(pki.kubeletServingCert(node)), key: readFileSync(pki.kubeletServingKey(node)), ca: readFileSync(pki.caCert) },
       allowedUsers: [APISERVER_KUBELET_CLIENT.cn],
       log,
+      logFile(req) {
+        const rp = running.get(`${req.namespace}/${req.pod}`);
+        return rp?.record.containers[req.container]?.log;
+      },
       async resolveExec(req) {
         const rp = running.get(`${req.namespace}/${req.pod}`);
         if (!rp || (req.uid && req.uid !== rp.record.uid)) return { status: 404, message: `pod ${req.namespace}/${req.pod} is not running on ${node}` };

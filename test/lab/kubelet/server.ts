@@ -5,10 +5,11 @@
  * the lab CA, and only the users in `allowedUsers` (the API server's
  * kubelet-client identity) are served: a kubelet's exec is root on the node.
  *
- * Only exec is served, over WebSocket (the node declares
- * ExtendWebSocketsToKubelet, so the API server proxies kubectl's WebSocket
- * as it is); other paths answer 404.
+ * Served: exec, over WebSocket (the node declares ExtendWebSocketsToKubelet,
+ * so the API server proxies kubectl's WebSocket as it is), and container
+ * logs (logs.ts); other paths answer 404.
  */
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
@@ -16,6 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { chooseProtocol, parseExecRequest, type ExecRequest } from './exec-protocol.ts';
 import { runExecSession } from './exec-session.ts';
+import { parseLogsRequest, selectLog, type LogsRequest } from './logs.ts';
 import { listenInNetns } from './netns-listen.ts';
 
 export interface KubeletServerOptions {
@@ -24,6 +26,8 @@ export interface KubeletServerOptions {
   port: number;
   tls: { cert: Buffer; key: Buffer; ca: Buffer };
   allowedUsers: string[];
+  /** A running container's log file (for containerLogs), or undefined. */
+  logFile(req: LogsRequest): string | undefined;
   /** The command line of an exec in a running container, or why there is none (HTTP status and message). */
   resolveExec(req: ExecRequest): Promise<{ argv: string[] } | { status: number; message: string }>;
   log: (line: string) => void;
@@ -50,8 +54,19 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   const { log } = opts;
   const server = https.createServer({ ...opts.tls, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     const user = clientUser(req.socket);
-    res.statusCode = user && opts.allowedUsers.includes(user) ? 404 : 403;
-    res.end(res.statusCode === 404 ? `the lab kubelet serves exec (WebSocket) only: ${req.method} ${req.url}\n` : `user ${user ?? '(none)'} may not use the kubelet API\n`);
+    const answer = (status: number, body: string | Buffer) => {
+      res.writeHead(status, { 'Content-Type': 'text/plain' });
+      res.end(body);
+    };
+    if (!user || !opts.allowedUsers.includes(user)) return answer(403, `user ${user ?? '(none)'} may not use the kubelet API\n`);
+    const logs = req.method === 'GET' ? parseLogsRequest(req.url ?? '/') : 'not GET';
+    if (typeof logs === 'string') return answer(404, `the lab kubelet serves exec (WebSocket) and containerLogs only: ${req.method} ${req.url}\n`);
+    const file = opts.logFile(logs);
+    if (!file) return answer(404, `container ${logs.container} of pod ${logs.namespace}/${logs.pod} is not running here\n`);
+    readFile(file).then(
+      (text) => answer(200, selectLog(text, logs)),
+      (e: Error) => answer(500, `${e.message}\n`),
+    );
   });
   const wss = new WebSocketServer({
     noServer: true,
