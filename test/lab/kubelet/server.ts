@@ -74,6 +74,8 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   });
 
   server.on('upgrade', (req, socket: net.Socket, head) => {
+    // A client gone mid-handshake must not take the lab daemon down with an unhandled socket error.
+    socket.on('error', (e) => log(`kubelet API: ${e.message}`));
     void (async () => {
       const user = clientUser(socket);
       if (!user || !opts.allowedUsers.includes(user)) return refuse(socket, 403, `user ${user ?? '(none)'} may not use the kubelet API`);
