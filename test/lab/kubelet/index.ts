@@ -11,7 +11,9 @@
  *   per family, container restarts, readiness from the readiness probe);
  * - honours graceful deletion: a pod with a deletionTimestamp is stopped
  *   (SIGTERM, SIGKILL after the grace period) and then deleted with grace
- *   period 0, which lets the API server remove it.
+ *   period 0, which lets the API server remove it;
+ * - serves the kubelet API the API server proxies `kubectl exec` and
+ *   `kubectl logs` to (server.ts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
