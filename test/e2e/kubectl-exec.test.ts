@@ -30,8 +30,8 @@ import { labForSuite, until } from '../lab/testing.ts';
 
 const NS = 'exec-e2e';
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.56';
-/** What the server pod serves: serve-hostname TCP and UDP, netexec HTTP and UDP, porter HTTP and UDP. */
-const SERVED = [[80, 'tcp'], [81, 'udp'], [8080, 'tcp'], [8081, 'udp'], [9001, 'tcp'], [9002, 'udp']] as const;
+/** What the server pod serves: serve-hostname TCP and UDP, netexec HTTP and UDP, porter HTTP and UDP, test-webserver. */
+const SERVED = [[80, 'tcp'], [81, 'udp'], [8080, 'tcp'], [8081, 'udp'], [9001, 'tcp'], [9002, 'udp'], [8090, 'tcp']] as const;
 
 interface Run {
   status: number | null;
@@ -80,6 +80,7 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
             { name: 'SERVE_UDP_PORT_9002', value: 'bar' },
           ], { tcpSocket: { port: 9001 } }),
           agnhost('unready', ['pause'], undefined, { exec: { command: ['/bin/false'] } }),
+          agnhost('webserver', ['test-webserver', '--port=8090']),
         ],
       },
       { name: 'client', nodeName: node2, containers: [agnhost('pause', ['pause'])] },
@@ -162,7 +163,7 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
         }
       });
 
-      it(`netexec answers /hostname and /dial, porter its values (${fam})`, () => {
+      it(`netexec answers /hostname and /dial, porter its values, test-webserver / (${fam})`, () => {
         const url = (port: number, p: string) => `http://${target(fam, port)}${p}`;
         const hostname = exec('client', ['curl', '-gsS', '--max-time', '10', url(8080, '/hostname')]);
         assert.equal(hostname.stdout, 'server', hostname.stderr);
@@ -174,6 +175,9 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
         assert.deepEqual(JSON.parse(dialHttp.stdout), { responses: ['server'] }, dialHttp.stderr);
         const porter = exec('client', ['curl', '-gsS', '--max-time', '10', url(9001, '/')]);
         assert.equal(porter.stdout, 'foo', porter.stderr);
+        // As the dual-stack tests check a test-webserver: curl's exit status only.
+        const web = exec('client', ['/bin/sh', '-c', `curl -gf --connect-timeout 10 ${url(8090, '/')}`]);
+        assert.equal(web.status, 0, web.stderr);
         const clientip = exec('client', ['curl', '-gsS', '--max-time', '10', url(8080, '/clientip')]);
         const own = fam === 'ipv6' ? `[${ips.client!.ipv6}]:` : `${ips.client!.ipv4}:`;
         assert.ok(clientip.stdout.startsWith(own), `clientip ${clientip.stdout} is the client pod's address`);

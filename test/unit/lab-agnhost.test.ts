@@ -4,6 +4,7 @@ import { joinHostPort, parseDuration, parseFlags, splitHostPort } from '../lab/a
 import { httpAnswer, udpAnswer, type Context } from '../lab/agnhost/netexec.ts';
 import { httpBody, portsFromEnv } from '../lab/agnhost/porter.ts';
 import { plan } from '../lab/agnhost/serve-hostname.ts';
+import { answer as webserverAnswer } from '../lab/agnhost/test-webserver.ts';
 
 describe('lab agnhost: flags as Go reads them', () => {
   it('parses --a=b, --a b, -a, bare booleans and --bool=false; the rest are arguments', () => {
@@ -120,5 +121,12 @@ describe('lab agnhost: netexec', () => {
     assert.equal(udpAnswer('serverport', ctx, 'c', 8081), '8081');
     assert.equal(udpAnswer('envvar FOO', ctx, 'c', 8081), 'bar');
     assert.equal(udpAnswer('what', ctx, 'c', 8081), undefined);
+  });
+});
+
+describe('lab agnhost: test-webserver', () => {
+  it('answers / (what connectivity tests fetch) and nothing of this machine\'s files', () => {
+    assert.equal(webserverAnswer('/').status, 200);
+    assert.equal(webserverAnswer('/etc/passwd').status, 404);
   });
 });

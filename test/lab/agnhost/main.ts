@@ -9,6 +9,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run(args: string[]): Promise<n
   pause: () => import('./pause.ts'),
   porter: () => import('./porter.ts'),
   'serve-hostname': () => import('./serve-hostname.ts'),
+  'test-webserver': () => import('./test-webserver.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {
