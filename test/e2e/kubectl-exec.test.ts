@@ -4,11 +4,12 @@
  *
  * - exec reports the command's exit code, keeps stdout and stderr apart,
  *   passes stdin through to its end, and runs in the pod's network
- *   namespace (the pod's addresses);
+ *   namespace (the pod's addresses; a host-network pod's: the node's);
  * - agnhost pods run one subcommand per container: serve-hostname over TCP
  *   and UDP, netexec, porter; `/agnhost connect` from another node's pod
  *   succeeds to served ports and fails with REFUSED to unserved ones, over
- *   TCP and UDP in both families; netexec's /hostname and /dial answer;
+ *   TCP and UDP in both families, TIMEOUT from a server that does not
+ *   answer; netexec's /hostname and /dial answer;
  * - readiness probes (httpGet, tcpSocket at the pod's address, exec in the
  *   container) decide the containers' readiness;
  * - `kubectl logs` reads a container's output;
@@ -84,9 +85,11 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
         ],
       },
       { name: 'client', nodeName: node2, containers: [agnhost('pause', ['pause'])] },
+      // A host-network pod, as upstream's "hostexec" pods: exec runs in the node's namespace.
+      { name: 'hostexec', nodeName: node2, hostNetwork: true, containers: [agnhost('pause', ['pause'])] },
     ];
     for (const p of pods) {
-      await client.create(R.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: NS }, spec: { nodeName: p.nodeName, containers: p.containers } } as never);
+      await client.create(R.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: NS }, spec: { nodeName: p.nodeName, hostNetwork: p.hostNetwork === true, containers: p.containers } } as never);
     }
     for (const p of pods) {
       ips[p.name] = await until(`pod ${p.name} running with both addresses`, async () => {
@@ -127,6 +130,13 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
       assert.ok(r.stdout.includes(` ${ips.client!.ipv4}/`), r.stdout);
       assert.ok(r.stdout.includes(` ${ips.client!.ipv6}/`), r.stdout);
       assert.match(r.stdout, /^HOSTNAME=client$/m);
+    });
+
+    it("runs a host-network pod's command in its node's namespace", () => {
+      const node = nodeUnderlayByName(lab.spec, lab.spec.nodes[1]!);
+      const r = exec('hostexec', ['ip', '-o', 'addr', 'show', 'dev', 'eth0']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(r.stdout.includes(` ${node.ipv4}/`) && r.stdout.includes(` ${node.ipv6}/`), r.stdout);
     });
 
     it('kubectl logs shows a container\'s output', () => {
@@ -183,6 +193,13 @@ describe('lab: kubectl exec and agnhost (dual)', function () {
         assert.ok(clientip.stdout.startsWith(own), `clientip ${clientip.stdout} is the client pod's address`);
       });
     }
+
+    it('connect times out (TIMEOUT) when a UDP server does not answer the datagram', () => {
+      // netexec's UDP port ignores requests it does not know.
+      const r = exec('client', ['/agnhost', 'connect', target('ipv4', 8081), '--timeout=1s', '--protocol=udp', '--udp-data=nonsense']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^TIMEOUT/m);
+    });
 
     it('/agnhost runs from a shell in the pod too (the e2e tests wrap it in sh -c)', () => {
       const r = exec('client', ['sh', '-c', `/agnhost connect ${target('ipv4', 80)} --timeout=5s && echo connected`]);
