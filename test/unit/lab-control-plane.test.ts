@@ -17,6 +17,9 @@ describe('lab control plane: command lines', () => {
     assert.equal(flag(api!.argv, 'service-cluster-ip-range'), '198.18.240.0/20,fd00:20::/108');
     assert.equal(flag(api!.argv, 'authorization-mode'), 'Node,RBAC');
     assert.equal(flag(api!.argv, 'enable-admission-plugins'), 'NodeRestriction');
+    assert.equal(flag(api!.argv, 'kubelet-preferred-address-types'), 'InternalIP', 'kubelets are dialled at their InternalIP');
+    assert.match(flag(api!.argv, 'kubelet-client-certificate')!, /apiserver-kubelet-client\.crt$/);
+    assert.match(flag(api!.argv, 'kubelet-certificate-authority')!, /ca\.crt$/);
     assert.match(flag(api!.argv, 'etcd-servers')!, /^http:\/\/127\.0\.0\.1:/, 'etcd only on loopback');
     assert.equal(flag(cm!.argv, 'allocate-node-cidrs'), 'true');
     assert.equal(flag(cm!.argv, 'cluster-cidr'), '198.19.0.0/16,fd00:19::/48');
@@ -41,13 +44,22 @@ describe('lab control plane: certificates', () => {
     const plan = pkiPlan({ dir: '/s/pki', apiAddresses: ['198.18.0.1'], firstServiceIPs: ['198.18.240.1'], nodes: ['node-1', 'node-2'] });
     assert.deepEqual(plan.serverIPs, ['198.18.0.1', '198.18.240.1', '127.0.0.1']);
     assert.ok(plan.serverDNS.includes('kubernetes.default.svc'));
-    assert.deepEqual(plan.clients.map((c) => c.cn), ['kubernetes-admin', 'system:kube-controller-manager', 'system:kube-scheduler', 'system:node:node-1', 'system:node:node-2']);
+    assert.deepEqual(plan.clients.map((c) => c.cn), ['kubernetes-admin', 'system:kube-controller-manager', 'system:kube-scheduler', 'kube-apiserver-kubelet-client', 'system:node:node-1', 'system:node:node-2']);
     const cmds = pkiCommands(plan);
     assert.ok(cmds[0]!.includes('CA:TRUE') || cmds[0]!.some((a) => a.includes('CA:TRUE')), 'the CA comes first');
     const server = cmds[1]!.find((a) => a.startsWith('subjectAltName='))!;
     assert.equal(server, 'subjectAltName=IP:198.18.0.1,IP:198.18.240.1,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost');
     const node1 = cmds.find((c) => c.includes(subject('system:node:node-1', ['system:nodes'])));
     assert.ok(node1?.includes('extendedKeyUsage=clientAuth'), 'kubelet certificates are client certificates');
+    assert.ok(!cmds.some((c) => c.some((a) => a.includes('kubelet-serving'))), 'no serving certificate without node addresses');
+  });
+
+  it('a kubelet serving certificate per node for its InternalIPs, signed by the lab CA', () => {
+    const plan = pkiPlan({ dir: '/s/pki', apiAddresses: ['198.18.0.1'], firstServiceIPs: [], nodes: ['node-1'], nodeIPs: { 'node-1': ['198.18.0.11', 'fd00:18::b'] } });
+    const serving = pkiCommands(plan).find((c) => c.includes('/s/pki/kubelet-serving-node-1.crt'))!;
+    assert.ok(serving.includes('subjectAltName=IP:198.18.0.11,IP:fd00:18::b,DNS:node-1'));
+    assert.ok(serving.includes('extendedKeyUsage=serverAuth'));
+    assert.deepEqual(serving.slice(serving.indexOf('-CA'), serving.indexOf('-CA') + 2), ['-CA', '/s/pki/ca.crt']);
   });
 
   it('subjects carry the groups as O and the user as CN, escaped for openssl', () => {

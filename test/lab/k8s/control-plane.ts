@@ -11,7 +11,7 @@
  */
 import path from 'node:path';
 import { familyOf } from '../../../sdk/src/families.ts';
-import { ADMIN, CONTROLLER_MANAGER, SCHEDULER, pkiFiles, type Identity } from './pki.ts';
+import { ADMIN, APISERVER_KUBELET_CLIENT, CONTROLLER_MANAGER, SCHEDULER, pkiFiles, type Identity } from './pki.ts';
 
 export const ETCD_CLIENT_PORT = 23790;
 export const ETCD_PEER_PORT = 23800;
@@ -91,6 +91,12 @@ export function apiServerCommand(spec: ControlPlaneSpec): ComponentCommand {
       // The defaults plus NodeRestriction, so the lab kubelets are held to a node's limits.
       '--enable-admission-plugins=NodeRestriction',
       '--allow-privileged=true',
+      // exec/attach/port-forward go to the lab kubelets (kubelet/server.ts): mutual TLS with the lab CA, at
+      // the node's InternalIP (its Hostname address names nothing resolvable).
+      `--kubelet-client-certificate=${f.cert(APISERVER_KUBELET_CLIENT)}`,
+      `--kubelet-client-key=${f.key(APISERVER_KUBELET_CLIENT)}`,
+      `--kubelet-certificate-authority=${f.caCert}`,
+      '--kubelet-preferred-address-types=InternalIP',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${f.saPub}`,
       `--service-account-signing-key-file=${f.saKey}`,

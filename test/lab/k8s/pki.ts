@@ -25,6 +25,8 @@ export interface PkiPlan {
   serverIPs: string[];
   serverDNS: string[];
   clients: Identity[];
+  /** Each node's kubelet serving certificate: the node's InternalIPs, which the API server dials for exec. */
+  kubeletServing: Array<{ node: string; ips: string[] }>;
 }
 
 export const pkiFiles = (dir: string) => ({
@@ -36,24 +38,29 @@ export const pkiFiles = (dir: string) => ({
   saPub: path.join(dir, 'sa.pub'),
   cert: (id: Pick<Identity, 'file'>) => path.join(dir, `${id.file}.crt`),
   key: (id: Pick<Identity, 'file'>) => path.join(dir, `${id.file}.key`),
+  kubeletServingCert: (node: string) => path.join(dir, `kubelet-serving-${node}.crt`),
+  kubeletServingKey: (node: string) => path.join(dir, `kubelet-serving-${node}.key`),
 });
 
 export const ADMIN: Identity = { file: 'admin', cn: 'kubernetes-admin', groups: ['system:masters'] };
 export const CONTROLLER_MANAGER: Identity = { file: 'kube-controller-manager', cn: 'system:kube-controller-manager', groups: [] };
 export const SCHEDULER: Identity = { file: 'kube-scheduler', cn: 'system:kube-scheduler', groups: [] };
+/** How the API server authenticates to kubelets (exec, logs): the lab kubelets serve only this user. */
+export const APISERVER_KUBELET_CLIENT: Identity = { file: 'apiserver-kubelet-client', cn: 'kube-apiserver-kubelet-client', groups: [] };
 
 /** A kubelet's identity: the Node authorizer and NodeRestriction key on exactly this name and group. */
 export function nodeIdentity(node: string): Identity {
   return { file: `kubelet-${node}`, cn: `system:node:${node}`, groups: ['system:nodes'] };
 }
 
-export function pkiPlan(opts: { dir: string; apiAddresses: string[]; firstServiceIPs: string[]; nodes: string[] }): PkiPlan {
+export function pkiPlan(opts: { dir: string; apiAddresses: string[]; firstServiceIPs: string[]; nodes: string[]; nodeIPs?: Record<string, string[]> }): PkiPlan {
   return {
     dir: opts.dir,
     // Loopback too: the controller manager and scheduler may be pointed there.
     serverIPs: [...new Set([...opts.apiAddresses, ...opts.firstServiceIPs, '127.0.0.1'])],
     serverDNS: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'localhost'],
-    clients: [ADMIN, CONTROLLER_MANAGER, SCHEDULER, ...opts.nodes.map(nodeIdentity)],
+    clients: [ADMIN, CONTROLLER_MANAGER, SCHEDULER, APISERVER_KUBELET_CLIENT, ...opts.nodes.map(nodeIdentity)],
+    kubeletServing: opts.nodes.map((node) => ({ node, ips: opts.nodeIPs?.[node] ?? [] })),
   };
 }
 
@@ -80,6 +87,14 @@ export function pkiCommands(plan: PkiPlan): string[][] {
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'],
     leaf(f.serverKey, f.serverCert, subject('kube-apiserver'), [`subjectAltName=${san}`, 'extendedKeyUsage=serverAuth']),
     ...plan.clients.map((id) => leaf(f.key(id), f.cert(id), subject(id.cn, id.groups), ['extendedKeyUsage=clientAuth'])),
+    ...plan.kubeletServing
+      .filter((k) => k.ips.length > 0)
+      .map((k) =>
+        leaf(f.kubeletServingKey(k.node), f.kubeletServingCert(k.node), subject(`system:node:${k.node}`, ['system:nodes']), [
+          `subjectAltName=${[...k.ips.map((ip) => `IP:${ip}`), `DNS:${k.node}`].join(',')}`,
+          'extendedKeyUsage=serverAuth',
+        ]),
+      ),
     ['openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f.saKey],
     ['openssl', 'pkey', '-in', f.saKey, '-pubout', '-out', f.saPub],
   ];

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { firstHost } from '../../../sdk/src/families.ts';
-import { apiServerAddress, apiServerUrl, clusterCidrs, families, statePaths, API_PORT, type LabSpec } from '../config.ts';
+import { apiServerAddress, apiServerUrl, clusterCidrs, families, nodeUnderlayByName, statePaths, API_PORT, type LabSpec } from '../config.ts';
 import { CommandError, run, spawnDetached } from '../proc.ts';
 import type { RecordedProcess } from '../state.ts';
 import { controlPlaneCommands, controlPlanePaths, KUBECONFIG_IDENTITIES, type ControlPlaneSpec } from './control-plane.ts';
@@ -47,7 +47,8 @@ export function writePki(spec: LabSpec): void {
   const p = controlPlanePaths(spec.stateDir);
   mkdirSync(p.pki, { recursive: true, mode: 0o700 });
   mkdirSync(p.kubeconfigs, { recursive: true });
-  for (const argv of pkiCommands(pkiPlan({ dir: p.pki, apiAddresses: [apiServerAddress(spec)], firstServiceIPs: firstServiceIPs(spec), nodes: spec.nodes }))) run(argv);
+  const nodeIPs = Object.fromEntries(spec.nodes.map((n) => [n, Object.values(nodeUnderlayByName(spec, n))]));
+  for (const argv of pkiCommands(pkiPlan({ dir: p.pki, apiAddresses: [apiServerAddress(spec)], firstServiceIPs: firstServiceIPs(spec), nodes: spec.nodes, nodeIPs }))) run(argv);
   const f = pkiFiles(p.pki);
   const kubeconfig = (id: Identity) => renderKubeconfig({ server: apiServerUrl(spec), caCert: f.caCert, cert: f.cert(id), key: f.key(id), user: id.cn });
   for (const id of [...KUBECONFIG_IDENTITIES, ...spec.nodes.map(nodeIdentity)]) writeFileSync(p.kubeconfig(id), kubeconfig(id));

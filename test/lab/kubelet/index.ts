@@ -11,18 +11,24 @@
  *   per family, container restarts, readiness from the readiness probe);
  * - honours graceful deletion: a pod with a deletionTimestamp is stopped
  *   (SIGTERM, SIGKILL after the grace period) and then deleted with grace
- *   period 0, which lets the API server remove it.
+ *   period 0, which lets the API server remove it;
+ * - serves the kubelet API the API server proxies `kubectl exec` and
+ *   `kubectl logs` to (server.ts).
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { labClient } from '../api.ts';
 import { nodeNetns, nodePaths, nodeUnderlayByName, statePaths, type LabSpec } from '../config.ts';
-import { nodeIdentity } from '../k8s/pki.ts';
+import { controlPlanePaths } from '../k8s/control-plane.ts';
+import { APISERVER_KUBELET_CLIENT, nodeIdentity, pkiFiles } from '../k8s/pki.ts';
 import { Informer, KubeError, R, keyOf, type Obj } from '../kube.ts';
 import { parseConflist, type Conflist } from './cni.ts';
-import { LEASE_RENEW_SECONDS, leaseObject, nodeObject, nodeStatus } from './node-status.ts';
+import { KUBELET_PORT, LEASE_RENEW_SECONDS, leaseObject, nodeObject, nodeStatus } from './node-status.ts';
 import { imageKind, runningStatus, type PodSpecLike } from './pod.ts';
 import { RunningPod, newPodRecord, stopPodRecord, type NodeRuntime, type PodRecord } from './runtime.ts';
+import { startNetnsProber } from './netns-prober.ts';
+import { startKubeletServer, type KubeletServer } from './server.ts';
 
 import { controlRequest } from './control.ts';
 
@@ -53,16 +59,17 @@ class Limit {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** GET of a hostNetwork container's readiness probe, from here (the root namespace reaches every node address). */
-async function httpProbe(host: string, port: number, probePath: string): Promise<boolean> {
-  const h = host.includes(':') ? `[${host}]` : host;
-  try {
-    const res = await fetch(`http://${h}:${port}${probePath}`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.status >= 200 && res.status < 400;
-  } catch {
-    return false;
-  }
+/** Whether a command (an exec probe) exits 0 within `timeoutMs`. */
+function exitsZero(argv: string[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
+    });
+  });
 }
 
 export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (line: string) => void; concurrency?: number }): Promise<Kubelet> {
@@ -163,6 +170,8 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
   const busy = new Map<string, Promise<void>>();
   const again = new Set<string>();
   const lastStatus = new Map<string, string>();
+  // Probes go out from the node's namespace, as a kubelet's from its host: pod addresses are routed there.
+  const prober = startNetnsProber(nodeNetns(node), log);
 
   /** Readiness of each container: the pod test server by its control socket, others by their readiness probe. */
   const probeReady = async (rp: RunningPod, pod: Obj & PodSpecLike): Promise<void> => {
@@ -173,11 +182,19 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
         continue;
       }
       let ok: boolean;
-      const get = c.readinessProbe?.httpGet;
-      if (get) {
-        const port = typeof get.port === 'number' ? get.port : Number(c.ports?.find((p) => (p as { name?: string }).name === get.port)?.containerPort);
-        const host = Object.values(rp.record.ips ?? {})[0];
-        ok = !!host && Number.isInteger(port) && (await httpProbe(host, port, get.path ?? '/'));
+      const probe = c.readinessProbe;
+      const host = Object.values(rp.record.ips ?? {})[0];
+      const port = (p: number | string) => (typeof p === 'number' ? p : Number(c.ports?.find((x) => (x as { name?: string }).name === p)?.containerPort));
+      const timeoutMs = Math.max(1, probe?.timeoutSeconds ?? 1) * 1000;
+      if (probe?.httpGet) {
+        const p = port(probe.httpGet.port);
+        ok = !!host && Number.isInteger(p) && (await prober.probe({ kind: 'http', host: probe.httpGet.host ?? host, port: p, path: probe.httpGet.path ?? '/', scheme: probe.httpGet.scheme, timeoutMs }));
+      } else if (probe?.tcpSocket) {
+        const p = port(probe.tcpSocket.port);
+        ok = !!host && Number.isInteger(p) && (await prober.probe({ kind: 'tcp', host: probe.tcpSocket.host ?? host, port: p, timeoutMs }));
+      } else if (probe?.exec?.command?.length) {
+        const argv = await rp.execArgv(c.name, probe.exec.command);
+        ok = !!argv && (await exitsZero(argv, timeoutMs));
       } else if (imageKind(c.image) === 'pod-server') {
         ok = await controlRequest(rp.record.socket, { ping: true }, 1000).then((r) => r?.ok === true, () => false);
       } else {
@@ -290,13 +307,42 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
   );
   pods.start();
   await pods.synced;
-  log(`running (namespace ${nodeNetns(node)}, node root ${paths.root})`);
+
+  // ---- the kubelet API (exec), where the API server dials it ------------------------
+  const pki = pkiFiles(controlPlanePaths(spec.stateDir).pki);
+  let api: KubeletServer | undefined;
+  try {
+    api = await startKubeletServer({
+      netns: nodeNetns(node),
+      addresses: Object.values(underlay),
+      port: KUBELET_PORT,
+      tls: { cert: readFileSync(pki.kubeletServingCert(node)), key: readFileSync(pki.kubeletServingKey(node)), ca: readFileSync(pki.caCert) },
+      allowedUsers: [APISERVER_KUBELET_CLIENT.cn],
+      log,
+      logFile(req) {
+        const rp = running.get(`${req.namespace}/${req.pod}`);
+        return rp?.record.containers[req.container]?.log;
+      },
+      async resolveExec(req) {
+        const rp = running.get(`${req.namespace}/${req.pod}`);
+        if (!rp || (req.uid && req.uid !== rp.record.uid)) return { status: 404, message: `pod ${req.namespace}/${req.pod} is not running on ${node}` };
+        const argv = await rp.execArgv(req.container, req.command);
+        return argv ? { argv } : { status: 404, message: `container ${req.container} of pod ${req.namespace}/${req.pod} is not running` };
+      },
+    });
+  } catch (e) {
+    // Without it everything but exec works: say so and go on.
+    log(`kubelet API not served: ${(e as Error).message}`);
+  }
+  log(`running (namespace ${nodeNetns(node)}, node root ${paths.root}${api ? `, kubelet API on port ${KUBELET_PORT}` : ''})`);
 
   return {
     async close(opts: { kill?: boolean } = {}) {
       closed = true;
+      await api?.close();
       clearInterval(leaseTimer);
       clearInterval(probeTimer);
+      prober.close();
       await pods.stop();
       await Promise.allSettled([...busy.values()]);
       await Promise.all([...running.values()].map((rp) => limit.run(() => rp.stop(opts.kill ? { kill: true } : { graceSeconds: 5 })).catch((e) => log(`pod ${rp.key}: ${(e as Error).message}`))));

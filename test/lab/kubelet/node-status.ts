@@ -10,6 +10,15 @@ export const LAB_KUBELET_VERSION = 'v0.0.0-krouter-lab';
 export const LEASE_RENEW_SECONDS = 10;
 export const LEASE_DURATION_SECONDS = 40;
 export const LEASE_NAMESPACE = 'kube-node-lease';
+/** The kubelet API's port (exec), as a kubelet's default; the API server reads it from the Node status. */
+export const KUBELET_PORT = 10250;
+/**
+ * Features the node declares (sorted, as validation requires). With
+ * ExtendWebSocketsToKubelet the API server passes a WebSocket exec straight
+ * through to the kubelet instead of translating it to SPDY, so the lab
+ * kubelet needs only the WebSocket protocol (kubelet/exec-protocol.ts).
+ */
+export const DECLARED_FEATURES = ['ExtendWebSocketsToKubelet'];
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
 
@@ -37,6 +46,8 @@ export function nodeStatus(opts: { node: string; addresses: FamilyMap<string>; n
     addresses: [...Object.values(opts.addresses).map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: opts.node }],
     capacity,
     allocatable: capacity,
+    daemonEndpoints: { kubeletEndpoint: { Port: KUBELET_PORT } },
+    declaredFeatures: DECLARED_FEATURES,
     conditions: [
       {
         type: 'Ready',

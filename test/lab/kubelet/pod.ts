@@ -15,7 +15,13 @@ export interface ContainerLike {
   env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports?: Array<{ containerPort: number; protocol?: string; hostPort?: number; hostIP?: string }>;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
-  readinessProbe?: { httpGet?: { path?: string; port: number | string; scheme?: string }; periodSeconds?: number };
+  readinessProbe?: {
+    httpGet?: { path?: string; port: number | string; host?: string; scheme?: string };
+    tcpSocket?: { port: number | string; host?: string };
+    exec?: { command?: string[] };
+    periodSeconds?: number;
+    timeoutSeconds?: number;
+  };
   lifecycle?: { preStop?: { sleep?: { seconds: number }; exec?: { command?: string[] } } };
   securityContext?: SecurityContextLike;
 }
@@ -36,15 +42,29 @@ export interface PodSpecLike {
 
 /**
  * What a container image means in the lab (there is no container runtime):
- * krouter's image runs the built agent executable; every other image runs the
- * pod test server.
+ * krouter's image runs the built agent executable; Kubernetes' e2e test image
+ * agnhost runs the lab's agnhost command set (test/lab/agnhost/) with the
+ * container's command and args; every other image runs the pod test server.
  */
-export type ImageKind = 'krouter' | 'pod-server';
+export type ImageKind = 'krouter' | 'agnhost' | 'pod-server';
 
-/** `ghcr.io/example/krouter:0.1.0`, `krouter-lab/krouter:dev`, `krouter` -> krouter. */
+/** `ghcr.io/example/krouter:0.1.0`, `krouter-lab/krouter:dev`, `krouter` -> krouter; `registry.k8s.io/e2e-test-images/agnhost:2.56` -> agnhost. */
 export function imageKind(image: string | undefined): ImageKind {
-  const name = (image ?? '').replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-  return name.split('/').pop() === 'krouter' ? 'krouter' : 'pod-server';
+  const name = (image ?? '').replace(/@.*$/, '').replace(/:[^/:]*$/, '').split('/').pop();
+  return name === 'krouter' ? 'krouter' : name === 'agnhost' ? 'agnhost' : 'pod-server';
+}
+
+/** Where the agnhost image has its one binary (its ENTRYPOINT), and its default CMD. */
+export const AGNHOST_ENTRYPOINT = '/agnhost';
+const AGNHOST_DEFAULT_ARGS = ['pause'];
+
+/**
+ * The command line of an agnhost-image container, as a runtime builds it
+ * from the image's ENTRYPOINT/CMD and the container's command/args (the lab
+ * puts its own agnhost at /agnhost for the container's processes).
+ */
+export function agnhostArgv(c: Pick<ContainerLike, 'command' | 'args'>): string[] {
+  return c.command?.length ? [...c.command, ...(c.args ?? [])] : [AGNHOST_ENTRYPOINT, ...(c.args ?? AGNHOST_DEFAULT_ARGS)];
 }
 
 /** The image's entrypoint as the Containerfile sets it (deploy/Containerfile). */

@@ -21,7 +21,8 @@ import { isRecordedAlive, processStartTime } from '../state.ts';
 import { capabilityArgv } from './capabilities.ts';
 import { cniAdd, cniDel, resultIPs, type Conflist } from './cni.ts';
 import { ensureMountTarget, nodeExecArgv, type Mount } from './container.ts';
-import { containerEnv, gracePeriodSeconds, imageKind, krouterArgv, podServerArgs, portMappings, type ContainerLike, type PodSpecLike } from './pod.ts';
+import { agnhostMount } from '../agnhost/launcher.ts';
+import { agnhostArgv, containerEnv, gracePeriodSeconds, imageKind, krouterArgv, podServerArgs, portMappings, type ContainerLike, type PodSpecLike } from './pod.ts';
 import { containerMounts, prepareVolumes } from './volumes.ts';
 
 const POD_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'pod-server.mjs');
@@ -100,6 +101,8 @@ const cniMounts = (rt: Pick<NodeRuntime, 'spec' | 'nodeRoot'>) => nodeCniMounts(
 export class RunningPod {
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
+  /** The pod's prepared volumes (for exec'd processes too). */
+  private volumes = new Map<string, { path: string; file: boolean }>();
   readonly ready = new Map<string, boolean>();
 
   constructor(
@@ -153,8 +156,9 @@ export class RunningPod {
     }
     this.pod = { ...pod, status: { ...pod.status, podIP: Object.values(record.ips ?? {})[0], hostIP: Object.values(rt.underlay)[0] } };
 
-    const needsVolumes = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => imageKind(c.image) === 'krouter');
+    const needsVolumes = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => imageKind(c.image) !== 'pod-server');
     const volumes = needsVolumes ? await prepareVolumes({ client: rt.client, pod: this.pod, podDir: this.podDir(), nodeRoot: rt.nodeRoot }) : new Map();
+    this.volumes = volumes;
     for (const c of pod.spec?.initContainers ?? []) {
       const code = await this.runToCompletion(c, volumes);
       if (code !== 0) throw new Error(`init container ${c.name} exited with ${code} (log ${this.containerLog(c.name)})`);
@@ -173,17 +177,39 @@ export class RunningPod {
     };
   }
 
+  /** The namespace the pod's processes run in. */
+  private netns(): string {
+    return this.record.hostNetwork ? nodeNetns(this.rt.node) : this.record.netns;
+  }
+
   /** The command line of one container, in the pod's (or node's) namespace. */
   private async argvOf(c: ContainerLike, volumes: Map<string, { path: string; file: boolean }>): Promise<string[]> {
-    const netns = this.record.hostNetwork ? nodeNetns(this.rt.node) : this.record.netns;
     if (imageKind(c.image) === 'pod-server') {
-      return ['ip', 'netns', 'exec', netns, process.execPath, POD_SERVER, '--name', this.record.name, '--control', this.record.socket, ...podServerArgs(this.pod)];
+      return ['ip', 'netns', 'exec', this.netns(), process.execPath, POD_SERVER, '--name', this.record.name, '--control', this.record.socket, ...podServerArgs(this.pod)];
     }
+    return this.inContainer(c, volumes, imageKind(c.image) === 'agnhost' ? agnhostArgv(c) : krouterArgv(c, this.rt.spec.krouterBin));
+  }
+
+  /**
+   * `argv` as a process of container `c`: in the pod's namespace, with the
+   * container's mounts (and the lab's agnhost at /agnhost for the agnhost
+   * image), environment and capabilities.
+   */
+  private async inContainer(c: ContainerLike, volumes: Map<string, { path: string; file: boolean }>, argv: string[]): Promise<string[]> {
     const mounts = containerMounts(c, volumes);
+    if (imageKind(c.image) === 'agnhost') mounts.push({ ...agnhostMount(this.rt.spec.stateDir), file: true });
     for (const m of mounts) ensureMountTarget(this.rt.spec.stateDir, m.target, m.file ? 'file' : 'dir');
     const env = { HOSTNAME: this.record.hostNetwork ? this.rt.node : this.record.name, ...containerEnv(c, this.pod, await this.rt.kubernetesService()) };
     // The mounts above need the kubelet's privileges; the container's command runs with its securityContext's capabilities only.
-    return nodeExecArgv(netns, mounts, [...capabilityArgv(c.securityContext), ...krouterArgv(c, this.rt.spec.krouterBin)], env);
+    return nodeExecArgv(this.netns(), mounts, [...capabilityArgv(c.securityContext), ...argv], env);
+  }
+
+  /** The command line of `kubectl exec` in container `name`, or undefined when the pod has no such running container. */
+  async execArgv(name: string, command: string[]): Promise<string[] | undefined> {
+    const c = this.pod.spec?.containers?.find((x) => x.name === name);
+    if (!c || !this.record.containers[name]) return undefined;
+    if (imageKind(c.image) === 'pod-server') return ['ip', 'netns', 'exec', this.netns(), ...command];
+    return this.inContainer(c, this.volumes, command);
   }
 
   private spawnLogged(name: string, argv: string[]): ChildProcess {
@@ -257,8 +283,7 @@ export class RunningPod {
     if (hook.sleep) {
       await sleep(Math.min(left(), hook.sleep.seconds * 1000));
     } else if (hook.exec?.command?.length) {
-      const netns = this.record.hostNetwork ? nodeNetns(this.rt.node) : this.record.netns;
-      const child = this.spawnLogged(c.name, ['ip', 'netns', 'exec', netns, ...hook.exec.command]);
+      const child = this.spawnLogged(c.name, ['ip', 'netns', 'exec', this.netns(), ...hook.exec.command]);
       const timer = setTimeout(() => child.kill('SIGKILL'), left());
       await new Promise((r) => child.on('exit', r));
       clearTimeout(timer);
