@@ -9,8 +9,8 @@ need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-# netcat-openbsd: upstream's e2e specs run `nc` inside pods (the lab runs pod commands with this machine's tools).
-for pkg in curl openssl iproute2 nftables iptables ipset gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack iperf3 netcat-openbsd; do
+# netcat-openbsd, bind9-dnsutils: upstream's e2e specs run `nc` and `nslookup` inside pods (the lab runs pod commands with this machine's tools).
+for pkg in curl openssl iproute2 nftables iptables ipset gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins bird2 frr conntrack iperf3 netcat-openbsd bind9-dnsutils; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 # kubectl: Debian's kubernetes-client collides with a kubectl installed by other means.
@@ -33,9 +33,11 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 # The lab's Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd), built from the Go module proxy once per
-# machine into a cache outside the repository (test/lab/k8s/build.sh).
+# kube-scheduler, kubectl, etcd) and its cluster DNS (CoreDNS), built from the
+# Go module proxy once per machine into a cache outside the repository
+# (test/lab/k8s/build.sh, test/lab/k8s/dns/build.sh).
 bash test/lab/k8s/build.sh >/dev/null
+bash test/lab/k8s/dns/build.sh >/dev/null
 # Upstream's e2e.test and ginkgo at the same Kubernetes version, for
 # `npm run lab -- upstream-e2e` (test/lab/k8s/e2e/build.sh).
 bash test/lab/k8s/e2e/build.sh >/dev/null

@@ -244,15 +244,16 @@ export async function up({ spec, log }: UpOptions): Promise<LabState> {
       log(`    node setup: ${spec.nodeSetup} run on ${spec.nodes.join(', ')}`);
     }
 
-    // 4. The control plane: certificates, etcd, kube-apiserver, controller manager, scheduler.
+    // 4. The control plane: certificates, etcd, kube-apiserver, controller manager, scheduler, cluster DNS.
     step(`Kubernetes control plane (kube-apiserver ${apiServerUrl(spec)})`);
-    const binDir = ensureKubernetesBinaries(spec.repoRoot);
-    state.k8sBinDir = binDir;
+    const bins = ensureKubernetesBinaries(spec.repoRoot);
+    state.k8sBinDir = bins.k8s;
+    state.dnsBinDir = bins.dns;
     saveLabState(state);
     writePki(spec);
-    const components = startComponents(spec, binDir, (p) => record(state, p));
+    const components = startComponents(spec, bins, (p) => record(state, p));
     await waitFor('kube-apiserver /readyz', () => apiReady(spec), { limitMs: 90_000, process: components.get('kube-apiserver'), intervalMs: 300 });
-    for (const name of ['etcd', 'kube-controller-manager', 'kube-scheduler']) {
+    for (const name of ['etcd', 'kube-controller-manager', 'kube-scheduler', 'coredns']) {
       if (!isRecordedAlive(components.get(name)!)) throw new StepError(name, `exited${tail(components.get(name)!.log)}`, components.get(name)!.log);
     }
     log(`    ${[...components].map(([name, p]) => `${name} (pid ${p.pid})`).join(', ')}; logs in ${statePaths.logs(stateDir)}`);
@@ -559,7 +560,7 @@ async function endProcess(p: RecordedProcess, signal: 'SIGTERM' | 'SIGKILL', gra
 }
 
 export type ComponentName = ComponentCommand['name'];
-export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'coredns'];
 
 /**
  * Stops one control-plane component by its recorded PID (SIGKILL, or
@@ -578,7 +579,7 @@ export async function restartComponent(opts: { stateDir: string; name: Component
     opts.log(`${opts.name}: down for ${Math.round(opts.downMs / 1000)} s`);
     await sleep(opts.downMs);
   }
-  const cmd = controlPlaneCommands(controlPlaneSpec(state.spec, state.k8sBinDir)).find((c) => c.name === opts.name)!;
+  const cmd = controlPlaneCommands(controlPlaneSpec(state.spec, { k8s: state.k8sBinDir, dns: state.dnsBinDir ?? '' })).find((c) => c.name === opts.name)!;
   const next = spawnDetached(cmd.name, cmd.argv, { log: statePaths.log(opts.stateDir, cmd.name) });
   state.processes = [...state.processes.filter((p) => p !== old), next];
   saveLabState(state);

@@ -28,6 +28,8 @@ export interface LabState {
   processes: RecordedProcess[];
   /** Where the Kubernetes binaries of this lab are (test/lab/k8s/build.sh). */
   k8sBinDir?: string;
+  /** Where CoreDNS of this lab is (test/lab/k8s/dns/build.sh). */
+  dnsBinDir?: string;
 }
 
 function labJsonPath(stateDir: string): string {

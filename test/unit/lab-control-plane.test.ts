@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { labSpecFixture } from '../helpers/lab-spec.ts';
-import { apiServerHttpsUrl, controlPlaneCommands } from '../lab/k8s/control-plane.ts';
+import { apiServerHttpsUrl, controlPlaneCommands, renderCorefile } from '../lab/k8s/control-plane.ts';
 import { ADMIN, nodeIdentity, pkiCommands, pkiPlan, subject } from '../lab/k8s/pki.ts';
 import { controlPlaneSpec } from '../lab/k8s/start.ts';
 import { nodeExecArgv, shQuote } from '../lab/kubelet/container.ts';
@@ -10,7 +10,7 @@ const flag = (argv: string[], name: string) => argv.find((a) => a.startsWith(`--
 
 describe('lab control plane: command lines', () => {
   it('dual stack: both service and pod ranges, a node mask per family, the API server on the primary bridge address', () => {
-    const [etcd, api, cm, sched] = controlPlaneCommands(controlPlaneSpec(labSpecFixture('dual', 2), '/cache/bin'));
+    const [etcd, api, cm, sched] = controlPlaneCommands(controlPlaneSpec(labSpecFixture('dual', 2), { k8s: '/cache/bin', dns: '/cache/dns' }));
     assert.deepEqual([etcd!.name, api!.name, cm!.name, sched!.name], ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
     assert.equal(api!.argv[0], '/cache/bin/kube-apiserver');
     assert.equal(flag(api!.argv, 'bind-address'), '198.18.0.1');
@@ -30,12 +30,29 @@ describe('lab control plane: command lines', () => {
   });
 
   it('single stack: one range, the plain mask flag; IPv6-only binds the IPv6 bridge address', () => {
-    const [, api, cm] = controlPlaneCommands(controlPlaneSpec(labSpecFixture('ipv6', 1), '/b'));
+    const [, api, cm] = controlPlaneCommands(controlPlaneSpec(labSpecFixture('ipv6', 1), { k8s: '/b', dns: '/d' }));
     assert.equal(flag(api!.argv, 'bind-address'), 'fd00:18::1');
     assert.equal(flag(api!.argv, 'service-cluster-ip-range'), 'fd00:20::/108');
     assert.equal(flag(cm!.argv, 'node-cidr-mask-size'), '64');
     assert.equal(flag(cm!.argv, 'node-cidr-mask-size-ipv6'), undefined);
     assert.equal(apiServerHttpsUrl({ apiAddress: 'fd00:18::1', apiPort: 6443 }), 'https://[fd00:18::1]:6443');
+  });
+});
+
+describe('lab control plane: cluster DNS', () => {
+  it('CoreDNS starts last, on the API server address, for the cluster domain and reverse zones only (no forwarding)', () => {
+    const cp = controlPlaneSpec(labSpecFixture('dual', 2), { k8s: '/k', dns: '/cache/dns' });
+    const cmds = controlPlaneCommands(cp);
+    const dns = cmds.at(-1)!;
+    assert.equal(dns.name, 'coredns');
+    assert.deepEqual(dns.argv.slice(0, 2), ['/cache/dns/coredns', '-conf']);
+    const corefile = renderCorefile(cp);
+    assert.match(corefile, /^\.:53 \{$/m);
+    assert.match(corefile, /^ {4}bind 198\.18\.0\.1$/m);
+    assert.match(corefile, /kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{/);
+    assert.match(corefile, /kubeconfig \S+admin\.kubeconfig/);
+    assert.doesNotMatch(corefile, /forward/, 'nothing outside the lab is asked');
+    assert.match(renderCorefile(controlPlaneSpec(labSpecFixture('ipv6', 1), { k8s: '/k', dns: '/d' })), /bind fd00:18::1$/m);
   });
 });
 

@@ -8,6 +8,11 @@
  * bridge address of the lab's primary family (the one address the root
  * namespace has in the lab), where nodes, agents and kubectl reach it; the
  * controller manager and the scheduler serve nothing (secure port 0).
+ *
+ * CoreDNS, the cluster DNS, runs beside them (built by dns/build.sh): on
+ * port 53 of the same root bridge address, which the pods' resolv.conf names
+ * (kubelet/dns.ts). It answers for the cluster domain only and forwards
+ * nothing: a name outside the cluster gets no answer from the lab.
  */
 import path from 'node:path';
 import { familyOf } from '../../../sdk/src/families.ts';
@@ -29,10 +34,16 @@ export interface ControlPlaneSpec {
   podCIDRs: string[];
   /** Per pod CIDR above, the node CIDR mask size. */
   nodeMaskSizes: number[];
+  /** Directory of the built CoreDNS (dns/build.sh --dir). */
+  dnsBinDir: string;
 }
 
+/** The cluster's DNS domain (the kubelets' and CoreDNS'; upstream's e2e specs assume this one). */
+export const CLUSTER_DOMAIN = 'cluster.local';
+export const DNS_PORT = 53;
+
 export interface ComponentCommand {
-  name: 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
+  name: 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'coredns';
   argv: string[];
 }
 
@@ -47,7 +58,36 @@ export const controlPlanePaths = (stateDir: string) => ({
   etcdData: path.join(stateDir, 'etcd'),
   kubeconfigs: path.join(stateDir, 'kubeconfigs'),
   kubeconfig: (id: Pick<Identity, 'file'>) => path.join(stateDir, 'kubeconfigs', `${id.file}.kubeconfig`),
+  corefile: path.join(stateDir, 'Corefile'),
 });
+
+/**
+ * CoreDNS' configuration: the `kubernetes` plugin for the cluster domain and
+ * the reverse zones of the service and pod ranges, as kubeadm configures it,
+ * without `forward` (the lab resolves nothing outside itself). CoreDNS reads
+ * the API as the lab's admin: a lab component, like kubectl.
+ */
+export function renderCorefile(spec: ControlPlaneSpec): string {
+  const kubeconfig = controlPlanePaths(spec.stateDir).kubeconfig(ADMIN);
+  return [
+    `.:${DNS_PORT} {`,
+    `    bind ${spec.apiAddress}`,
+    '    errors',
+    `    kubernetes ${CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {`,
+    `        kubeconfig ${kubeconfig}`,
+    '        pods insecure',
+    '        fallthrough in-addr.arpa ip6.arpa',
+    '        ttl 5',
+    '    }',
+    '    loadbalance',
+    '}',
+    '',
+  ].join('\n');
+}
+
+export function corednsCommand(spec: ControlPlaneSpec): ComponentCommand {
+  return { name: 'coredns', argv: [path.join(spec.dnsBinDir, 'coredns'), '-conf', controlPlanePaths(spec.stateDir).corefile] };
+}
 
 export function etcdCommand(spec: ControlPlaneSpec): ComponentCommand {
   const p = controlPlanePaths(spec.stateDir);
@@ -144,9 +184,9 @@ export function schedulerCommand(spec: ControlPlaneSpec): ComponentCommand {
   };
 }
 
-/** In start order: etcd, the API server, then the two that talk to it. */
+/** In start order: etcd, the API server, then the three that talk to it. */
 export function controlPlaneCommands(spec: ControlPlaneSpec): ComponentCommand[] {
-  return [etcdCommand(spec), apiServerCommand(spec), controllerManagerCommand(spec), schedulerCommand(spec)];
+  return [etcdCommand(spec), apiServerCommand(spec), controllerManagerCommand(spec), schedulerCommand(spec), corednsCommand(spec)];
 }
 
 /** Identities that get a kubeconfig file (kubectl uses the admin's). */

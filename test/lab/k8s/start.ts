@@ -11,29 +11,43 @@ import { firstHost } from '../../../sdk/src/families.ts';
 import { apiServerAddress, apiServerUrl, clusterCidrs, families, nodeUnderlayByName, statePaths, API_PORT, type LabSpec } from '../config.ts';
 import { CommandError, run, spawnDetached } from '../proc.ts';
 import type { RecordedProcess } from '../state.ts';
-import { controlPlaneCommands, controlPlanePaths, KUBECONFIG_IDENTITIES, type ControlPlaneSpec } from './control-plane.ts';
+import { controlPlaneCommands, controlPlanePaths, KUBECONFIG_IDENTITIES, renderCorefile, type ControlPlaneSpec } from './control-plane.ts';
 import { ADMIN, nodeIdentity, pkiCommands, pkiFiles, pkiPlan, renderKubeconfig, type Identity } from './pki.ts';
 
 const BUILD_SCRIPT = (repoRoot: string) => path.join(repoRoot, 'test', 'lab', 'k8s', 'build.sh');
+const DNS_BUILD_SCRIPT = (repoRoot: string) => path.join(repoRoot, 'test', 'lab', 'k8s', 'dns', 'build.sh');
 
-/** The Kubernetes binaries' directory, built first when missing (progress goes to stderr). */
-export function ensureKubernetesBinaries(repoRoot: string): string {
-  const r = spawnSync('bash', [BUILD_SCRIPT(repoRoot)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new CommandError(['bash', BUILD_SCRIPT(repoRoot)], 'building the Kubernetes components failed (output above)', r.status);
+function buildOnce(script: string, what: string, args: string[] = []): string {
+  const r = spawnSync('bash', [script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new CommandError(['bash', script, ...args], `building ${what} failed (output above)`, r.status);
   return r.stdout.trim().split('\n').pop()!;
 }
 
-export function controlPlaneSpec(spec: LabSpec, binDir: string): ControlPlaneSpec {
+/** Where the lab's Go-built components are. */
+export interface LabBinaries {
+  /** kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd (build.sh). */
+  k8s: string;
+  /** coredns (dns/build.sh). */
+  dns: string;
+}
+
+/** The binaries' directories, built first when missing (progress goes to stderr). */
+export function ensureKubernetesBinaries(repoRoot: string): LabBinaries {
+  return { k8s: buildOnce(BUILD_SCRIPT(repoRoot), 'the Kubernetes components'), dns: buildOnce(DNS_BUILD_SCRIPT(repoRoot), 'CoreDNS') };
+}
+
+export function controlPlaneSpec(spec: LabSpec, bins: LabBinaries): ControlPlaneSpec {
   const cidrs = clusterCidrs(spec);
   const fams = families(spec);
   return {
-    binDir,
+    binDir: bins.k8s,
     stateDir: spec.stateDir,
     apiAddress: apiServerAddress(spec),
     apiPort: API_PORT,
     serviceCIDRs: fams.map((f) => cidrs.services[f]!),
     podCIDRs: fams.map((f) => cidrs.pods[f]!),
     nodeMaskSizes: fams.map((f) => cidrs.podMaskSize[f]),
+    dnsBinDir: bins.dns,
   };
 }
 
@@ -56,10 +70,12 @@ export function writePki(spec: LabSpec): void {
 }
 
 /** Starts one component; `record` puts it in lab.json at once. */
-export function startComponents(spec: LabSpec, binDir: string, record: (p: RecordedProcess) => RecordedProcess): Map<string, RecordedProcess> {
+export function startComponents(spec: LabSpec, bins: LabBinaries, record: (p: RecordedProcess) => RecordedProcess): Map<string, RecordedProcess> {
   const out = new Map<string, RecordedProcess>();
+  const cp = controlPlaneSpec(spec, bins);
   mkdirSync(controlPlanePaths(spec.stateDir).etcdData, { recursive: true, mode: 0o700 });
-  for (const c of controlPlaneCommands(controlPlaneSpec(spec, binDir))) {
+  writeFileSync(controlPlanePaths(spec.stateDir).corefile, renderCorefile(cp));
+  for (const c of controlPlaneCommands(cp)) {
     out.set(c.name, record(spawnDetached(c.name, c.argv, { log: statePaths.log(spec.stateDir, c.name) })));
   }
   return out;

@@ -15,7 +15,9 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFi
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Family } from '../../../sdk/src/families.ts';
-import { nodeNetns, podNetnsName, statePaths, type FamilyMap, type LabSpec } from '../config.ts';
+import { apiServerAddress, nodeNetns, podNetnsName, statePaths, type FamilyMap, type LabSpec } from '../config.ts';
+import { CLUSTER_DOMAIN } from '../k8s/control-plane.ts';
+import { podResolvConf } from './dns.ts';
 import type { KubeClient, Obj } from '../kube.ts';
 import { isRecordedAlive, processStartTime } from '../state.ts';
 import { capabilityArgv } from './capabilities.ts';
@@ -129,6 +131,16 @@ export class RunningPod {
     return path.join(this.rt.spec.stateDir, 'pods', this.record.netns);
   }
 
+  /** The pod's resolv.conf (written under its folder), or undefined when it uses the node's. */
+  private resolvConf(): string | undefined {
+    const text = podResolvConf(this.pod, { nameserver: apiServerAddress(this.rt.spec), domain: CLUSTER_DOMAIN });
+    if (text === undefined) return undefined;
+    const file = path.join(this.podDir(), 'resolv.conf');
+    mkdirSync(this.podDir(), { recursive: true });
+    writeFileSync(file, text);
+    return file;
+  }
+
   containerLog(name: string): string {
     return path.join(statePaths.logs(this.rt.spec.stateDir), 'pods', `${this.record.namespace}_${this.record.name}_${name}.log`);
   }
@@ -198,6 +210,8 @@ export class RunningPod {
   private async inContainer(c: ContainerLike, volumes: Map<string, { path: string; file: boolean }>, argv: string[]): Promise<string[]> {
     const mounts = containerMounts(c, volumes);
     if (imageKind(c.image) === 'agnhost') mounts.push({ ...agnhostMount(this.rt.spec.stateDir), file: true });
+    const resolvConf = this.resolvConf();
+    if (resolvConf) mounts.push({ source: resolvConf, target: '/etc/resolv.conf', readOnly: true, file: true });
     for (const m of mounts) ensureMountTarget(this.rt.spec.stateDir, m.target, m.file ? 'file' : 'dir');
     const env = { HOSTNAME: this.record.hostNetwork ? this.rt.node : this.record.name, ...containerEnv(c, this.pod, await this.rt.kubernetesService()) };
     // The mounts above need the kubelet's privileges; the container's command runs with its securityContext's capabilities only.
