@@ -125,8 +125,8 @@ const STACK = /^\s+at .+[(:]\d+|\n\s+at /m;
 /**
  * What every answer must look like: 0 with "config OK", or 2 with at least
  * one problem line, each naming the file and a key (`FILE: KEY: reason`, or
- * a YAML position), the command line and a flag, or (from the option parser)
- * the option; no stack trace.
+ * a YAML position), the command line and a flag, a warning naming a flag of
+ * no effect, or (from the option parser) the option; no stack trace.
  */
 function checkAnswer(code: number | null, stdout: string, stderr: string, file: string, what: string): void {
   const context = `${what}\nexit ${code}\nstdout: ${stdout}\nstderr: ${stderr}`;
@@ -142,6 +142,8 @@ function checkAnswer(code: number | null, stdout: string, stderr: string, file: 
     const named =
       line.startsWith(`${file}: `) ||
       /^command line: /.test(line) ||
+      // A kube-router flag krouter accepts with no effect: a warning naming it, beside the problems.
+      /^warning: --[a-z0-9-]+: /.test(line) ||
       /^error: .*(option|argument)/.test(line) ||
       /^\S+: cannot read config file: /.test(line) ||
       /^\S+: (\(top level\)|line \d+, column \d+): /.test(line);
