@@ -38,6 +38,18 @@ export class ElementClaims {
     return lost;
   }
 
+  /**
+   * Drops from `frag` the elements this service does not own: re-rendered
+   * from the service's last state, `frag` is then what was applied for it.
+   * (Every element it kept when claiming is its own until it lets go.)
+   */
+  applied(service: string, frag: Fragment): Fragment {
+    for (const [map, els] of frag.elements) {
+      for (const key of [...els.keys()]) if (this.owners.get(`${map} ${key}`) !== service) els.delete(key);
+    }
+    return frag;
+  }
+
   /** Lets go of the service's elements that `next` no longer has; returns the services waiting for any of them. */
   release(service: string, old: Fragment | undefined, next: Fragment | undefined): string[] {
     const retry = new Set<string>();
