@@ -1,5 +1,6 @@
 /** The kinds the informers watch: API path, list call and model type for deserialization. */
 import { CoreV1Api, DiscoveryV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { endpointSliceFields } from './projections.ts';
 
 export interface KindSpec {
   /** Name used in logs, metrics and errors (matches the Informers getter). */
@@ -9,6 +10,8 @@ export interface KindSpec {
   /** client-node model name, to turn raw watch JSON into the typed object a list returns. */
   model: string;
   list(kc: KubeConfig): Promise<{ metadata?: { resourceVersion?: string }; items: unknown[] }>;
+  /** What the cache keeps of an object (of its compact copy): the fields plugins read; the whole object when absent. */
+  project?: (object: any) => unknown;
 }
 
 export const KINDS = {
@@ -20,6 +23,7 @@ export const KINDS = {
     path: '/apis/discovery.k8s.io/v1/endpointslices',
     model: 'V1EndpointSlice',
     list: (kc) => kc.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces({}),
+    project: endpointSliceFields,
   },
   namespaces: { kind: 'namespaces', path: '/api/v1/namespaces', model: 'V1Namespace', list: (kc) => kc.makeApiClient(CoreV1Api).listNamespace({}) },
   networkPolicies: {
