@@ -7,6 +7,13 @@ import type { Fragment } from './render.ts';
  * whole transaction. The first service keeps the key; the other is told (a
  * problem) and gets it when the first lets go.
  */
+/**
+ * The owners map's key of an element. Joined, not a template: the key is
+ * then one flat string, not a tree of the pieces it was made of (the map
+ * holds one per element of every service).
+ */
+const idOf = (map: string, key: string): string => [map, key].join(' ');
+
 export class ElementClaims {
   private readonly owners = new Map<string, string>();
   /** Element -> services that wanted it while another owned it. */
@@ -22,7 +29,7 @@ export class ElementClaims {
     const lost: Array<{ map: string; key: string; owner: string }> = [];
     for (const [map, els] of frag.elements) {
       for (const key of [...els.keys()]) {
-        const id = `${map} ${key}`;
+        const id = idOf(map, key);
         const owner = this.owners.get(id);
         if (owner === undefined || owner === service) {
           this.owners.set(id, service);
@@ -45,7 +52,7 @@ export class ElementClaims {
    */
   applied(service: string, frag: Fragment): Fragment {
     for (const [map, els] of frag.elements) {
-      for (const key of [...els.keys()]) if (this.owners.get(`${map} ${key}`) !== service) els.delete(key);
+      for (const key of [...els.keys()]) if (this.owners.get(idOf(map, key)) !== service) els.delete(key);
     }
     return frag;
   }
@@ -56,7 +63,7 @@ export class ElementClaims {
     for (const [map, els] of old?.elements ?? []) {
       for (const key of els.keys()) {
         if (next?.elements.get(map)?.has(key)) continue;
-        const id = `${map} ${key}`;
+        const id = idOf(map, key);
         if (this.owners.get(id) !== service) continue;
         this.owners.delete(id);
         for (const s of this.waiting.get(id) ?? []) if (s !== service) retry.add(s);
