@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { cacheCopy } from '../../core/services/informers/compact.ts';
 import { KINDS } from '../../core/services/informers/kinds.ts';
-import { endpointSliceFields, sharedConditions } from '../../core/services/informers/projections.ts';
+import { endpointSliceFields, serviceFields, shared, sharedConditions } from '../../core/services/informers/projections.ts';
+import { makeService } from '../helpers/services.ts';
 
 /** An EndpointSlice as the EndpointSlice controller writes it, with the fields no plugin reads. */
 const slice = () => ({
@@ -51,12 +52,12 @@ describe('informers: what the EndpointSlice cache keeps', () => {
     });
   });
 
-  it('the informer of EndpointSlices caches through it; other kinds keep the whole object', () => {
+  it('the informer of EndpointSlices caches through it; nodes keep the whole object', () => {
     const cached = cacheCopy(slice(), KINDS.endpointSlices.project) as ReturnType<typeof slice>;
     assert.equal(cached.metadata.creationTimestamp, undefined);
     assert.equal(cached.endpoints[0]!.targetRef, undefined);
     assert.deepEqual(cached.endpoints[0]!.addresses, ['10.0.0.1']);
-    assert.equal((KINDS.services as { project?: unknown }).project, undefined, 'services: the load balancer reads creationTimestamp and writes the status back');
+    assert.equal((KINDS.nodes as { project?: unknown }).project, undefined);
   });
 
   it('endpoints with the same conditions share one frozen object; odd conditions are kept as they are', () => {
@@ -69,5 +70,39 @@ describe('informers: what the EndpointSlice cache keeps', () => {
     const odd = { ready: true, future: 'x' } as never;
     assert.equal(sharedConditions(odd), odd);
     assert.deepEqual(sharedConditions({ serving: true }), { serving: true }, 'an absent condition stays absent (its default differs per reader)');
+  });
+});
+
+describe('informers: what the Service cache keeps', () => {
+  const svc = (name: string, ip: string) => ({
+    ...makeService('ns', name, { clusterIPs: [ip, `fd00::${name.length}`], type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }),
+    metadata: { namespace: 'ns', name, uid: `u-${name}`, resourceVersion: '7', creationTimestamp: new Date(1000), labels: { app: name }, annotations: { 'kube-router.io/service.local': 'true' } },
+  });
+
+  it('keeps every field (the load balancer reads creationTimestamp and writes the status back)', () => {
+    const original = cacheCopy(svc('web', '10.96.0.1'));
+    const cached = cacheCopy(svc('web', '10.96.0.1'), KINDS.services.project);
+    assert.deepEqual(cached, original);
+    assert.equal((cached.metadata as { creationTimestamp: Date }).creationTimestamp.getTime(), 1000);
+  });
+
+  it('services with the same ports and families share one frozen copy of them; their own fields stay their own', () => {
+    const a = cacheCopy(svc('a', '10.96.0.1'), KINDS.services.project);
+    const b = cacheCopy(svc('b', '10.96.0.2'), KINDS.services.project);
+    assert.equal(a.spec!.ports, b.spec!.ports);
+    assert.equal(a.spec!.ipFamilies, b.spec!.ipFamilies);
+    assert.ok(Object.isFrozen(a.spec!.ports![0]));
+    assert.notEqual(a.spec, b.spec);
+    assert.deepEqual(a.spec!.clusterIPs, ['10.96.0.1', 'fd00::1']);
+    assert.deepEqual(b.spec!.clusterIPs, ['10.96.0.2', 'fd00::1']);
+    const other = serviceFields({ spec: { ports: [{ port: 81 }] } } as never);
+    assert.notEqual(other.spec!.ports, a.spec!.ports);
+    assert.deepEqual(other.spec!.ports, [{ port: 81 }]);
+  });
+
+  it('shares only equal values: key order and every field count', () => {
+    assert.equal(shared([{ port: 1, protocol: 'TCP' }]), shared([{ port: 1, protocol: 'TCP' }]));
+    assert.notEqual(shared([{ port: 1, protocol: 'TCP' }]), shared([{ port: 1, protocol: 'UDP' }]));
+    assert.equal(shared(undefined), undefined);
   });
 });

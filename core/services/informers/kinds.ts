@@ -1,6 +1,6 @@
 /** The kinds the informers watch: API path, list call and model type for deserialization. */
 import { CoreV1Api, DiscoveryV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { endpointSliceFields } from './projections.ts';
+import { endpointSliceFields, serviceFields } from './projections.ts';
 
 export interface KindSpec {
   /** Name used in logs, metrics and errors (matches the Informers getter). */
@@ -17,7 +17,13 @@ export interface KindSpec {
 export const KINDS = {
   nodes: { kind: 'nodes', path: '/api/v1/nodes', model: 'V1Node', list: (kc) => kc.makeApiClient(CoreV1Api).listNode({}) },
   pods: { kind: 'pods', path: '/api/v1/pods', model: 'V1Pod', list: (kc) => kc.makeApiClient(CoreV1Api).listPodForAllNamespaces({}) },
-  services: { kind: 'services', path: '/api/v1/services', model: 'V1Service', list: (kc) => kc.makeApiClient(CoreV1Api).listServiceForAllNamespaces({}) },
+  services: {
+    kind: 'services',
+    path: '/api/v1/services',
+    model: 'V1Service',
+    list: (kc) => kc.makeApiClient(CoreV1Api).listServiceForAllNamespaces({}),
+    project: serviceFields,
+  },
   endpointSlices: {
     kind: 'endpointSlices',
     path: '/apis/discovery.k8s.io/v1/endpointslices',

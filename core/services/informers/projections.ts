@@ -7,7 +7,7 @@
  * cache is cut to what the service proxy and the router use. Pure functions
  * over the compact copy (see compact.ts); the result shares its leaves.
  */
-import type { V1EndpointConditions, V1EndpointSlice } from '@kubernetes/client-node';
+import type { V1EndpointConditions, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 
 /** A copy of `object` with only `keys`, those that have a value. */
 function pick<T extends object, K extends keyof T>(object: T | undefined, keys: readonly K[]): Pick<T, K> | undefined {
@@ -36,6 +36,41 @@ export function sharedConditions(c: V1EndpointConditions | undefined): V1Endpoin
 }
 
 /**
+ * Small parts that repeat from object to object (a slice's or a service's
+ * port list, a service's IP families, an empty load balancer status): one
+ * frozen copy of each distinct value is shared by every object that has it.
+ * The pool is bounded (a cluster with more distinct values than that shares
+ * only those seen first after it was last emptied).
+ */
+const POOL_MAX = 4096;
+const pool = new Map<string, unknown>();
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+export function shared<T>(value: T): T {
+  if (value === undefined || value === null || typeof value !== 'object') return value;
+  const key = JSON.stringify(value);
+  const known = pool.get(key);
+  if (known !== undefined) return known as T;
+  if (pool.size >= POOL_MAX) pool.clear();
+  pool.set(key, deepFreeze(value));
+  return value;
+}
+
+/**
+ * The Service as it is (the load balancer reads its timestamp and writes its
+ * status back), its repeating parts shared.
+ */
+export function serviceFields(service: V1Service): V1Service {
+  const spec = service.spec && { ...service.spec, ...(service.spec.ports ? { ports: shared(service.spec.ports) } : {}), ...(service.spec.ipFamilies ? { ipFamilies: shared(service.spec.ipFamilies) } : {}) };
+  return { ...service, ...(spec ? { spec } : {}), ...(service.status ? { status: shared(service.status) } : {}) };
+}
+
+/**
  * The EndpointSlice fields plugins read: name, namespace, uid (events),
  * resourceVersion (change detection), labels (the owning service); the
  * address type; per endpoint its addresses, conditions, node, zone and
@@ -52,6 +87,6 @@ export function endpointSliceFields(slice: V1EndpointSlice): V1EndpointSlice {
     addressType: slice.addressType,
     ...(metadata ? { metadata } : {}),
     ...(endpoints ? { endpoints } : {}),
-    ...(slice.ports ? { ports: slice.ports } : {}),
+    ...(slice.ports ? { ports: shared(slice.ports) } : {}),
   } as V1EndpointSlice;
 }
