@@ -11,7 +11,8 @@
  * stopped growing at least STEP above what the last compaction left, asks V8
  * for one memory-reducing full collection (the one it runs before giving up
  * on an allocation: it compacts and releases pooled pages). That costs a few
- * hundred milliseconds once per burst, while the agent is idle.
+ * hundred milliseconds once per burst (at most every MIN_GAP_MS), while the
+ * agent is idle.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -20,8 +21,12 @@ import type { Logger } from '@krouter/sdk';
 /** Growth of the committed heap over what the last compaction left that is worth compacting for. */
 export const STEP = 32 * 2 ** 20;
 export const INTERVAL_MS = 2_000;
-/** At most one compaction this often, even under constant churn. */
-export const MIN_GAP_MS = 60_000;
+/**
+ * At most one compaction this often, even under constant churn. Short: a
+ * lull inside a burst may take one, and the one at the burst's end must
+ * not wait for long behind it.
+ */
+export const MIN_GAP_MS = 15_000;
 
 export interface SettleState {
   /** Committed heap after the last compaction (or at start). */
