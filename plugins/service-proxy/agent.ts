@@ -152,14 +152,7 @@ export class ServiceProxyAgent {
     // Oldest key first, so the same service keeps a contested address on every node and every run.
     // Fragments are rendered as the body consumes them: none is kept (they are rendered again from the
     // state when a partial sync needs the old one).
-    const keys = [...services.keys()].sort();
-    const claimed = function* (this: ServiceProxyAgent): Generator<Fragment> {
-      for (const k of keys) {
-        const s = services.get(k)!;
-        yield this.claimed(s, renderService(s, globals));
-      }
-    };
-    const body = renderBody(globals, claimed.call(this));
+    const body = renderBody(globals, this.claimedFragments(services, globals));
     const kernelBefore = previous === body ? { json: await readTable(this.deps.nftables) } : undefined;
     const bytes = await applyFull(this.deps.nftables, body);
     if (kernelBefore) {
@@ -178,6 +171,14 @@ export class ServiceProxyAgent {
     this.logger.info('service proxy table replaced', { table: `${TABLE.family} ${TABLE.name}`, services: services.size, bytes });
     await this.afterApply(hadState ? oldPorts : [], [...services.values()].flatMap((s) => s.ports), [...services.keys()], true);
     return { bytes, count: services.size };
+  }
+
+  /** Every service's fragment, claimed in key order, rendered as the caller consumes them. */
+  private *claimedFragments(services: ReadonlyMap<string, ServiceState>, globals: Globals): Generator<Fragment> {
+    for (const k of [...services.keys()].sort()) {
+      const s = services.get(k)!;
+      yield this.claimed(s, renderService(s, globals));
+    }
   }
 
   /**
