@@ -4,8 +4,10 @@
  * EndpointSlices than anything else these agents watch, and each carries
  * fields no plugin reads (timestamps as Date objects, owner references, each
  * endpoint's targetRef and hostname, the controller's annotations), so their
- * cache is cut to what the service proxy and the router use. Pure functions
- * over the compact copy (see compact.ts); the result shares its leaves.
+ * cache is cut to what the service proxy and the router use. Services keep
+ * every field. Both share small parts that repeat between objects (through
+ * a bounded pool of frozen copies). They take the compact copy (see
+ * compact.ts) and share its leaves.
  */
 import type { V1EndpointConditions, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 
