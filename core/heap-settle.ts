@@ -3,7 +3,7 @@
  * services arrive (tens of thousands of watch events, a partial sync every
  * 100 ms), V8 grows the heap for throughput and keeps it: measured with
  * `npm run bench -- service-proxy-memory`, 5 s after the last sync the agent
- * had ~100 MB of V8 heap committed for ~70 MB live, with freed pages pooled
+ * had ~120 MB of V8 heap committed for ~72 MB live, with freed pages pooled
  * besides. V8's own memory reducer compacts an idle heap too, but only some
  * 8 s to tens of seconds later, and `--optimize-for-size` (which does it at
  * every full collection) made the full sync's JavaScript twice as slow. So
