@@ -10,9 +10,9 @@
  * the daemon looks at the committed heap every few seconds and, when it has
  * stopped growing at least STEP above what the last compaction left, asks V8
  * for one memory-reducing full collection (the one it runs before giving up
- * on an allocation: it compacts and releases pooled pages). That costs a few
- * hundred milliseconds once per burst (at most every MIN_GAP_MS), while the
- * agent is idle.
+ * on an allocation: it compacts and releases pooled pages). That costs a
+ * full collection of the live heap (its duration is logged at debug level)
+ * once per burst (at most every MIN_GAP_MS), while the agent is idle.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
