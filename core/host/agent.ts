@@ -2,6 +2,7 @@ import { AddressFamilies, type Logger as LoggerService } from '@krouter/sdk';
 import type { LoadedConfig } from '../config/load.ts';
 import { createAgentServices, type AgentServices, type ServiceFactory } from '../container.ts';
 import { startHttp, type HttpServers } from '../http.ts';
+import { startHeapSettle } from '../heap-settle.ts';
 import { Health } from '../services/health.ts';
 import { Logger } from '../services/logger.ts';
 import { Metrics } from '../services/metrics.ts';
@@ -162,12 +163,15 @@ export async function runUntilSignal(agent: Agent): Promise<number> {
   process.on('SIGINT', onSignal);
   // Runs until a signal even when nothing else holds the event loop (no plugin, metrics and health off).
   const keepAlive = setInterval(() => undefined, 2 ** 30);
+  let stopSettle = () => undefined as void;
   try {
     await agent.start();
+    stopSettle = startHeapSettle(agent.logger);
     await stopRequested;
     await agent.stop();
     return 0;
   } finally {
+    stopSettle();
     clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

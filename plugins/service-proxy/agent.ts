@@ -70,7 +70,6 @@ export interface LastSync {
  */
 export class ServiceProxyAgent {
   private services = new Map<string, ServiceState>();
-  private fragments = new Map<string, Fragment>();
   private context: ProxyContext | undefined;
   private globals: Globals | undefined;
   private stateKey: string | undefined;
@@ -145,18 +144,16 @@ export class ServiceProxyAgent {
   private async fullSync(context: ProxyContext, globals: Globals, checkDrift = false): Promise<{ bytes: number; count: number }> {
     const { informers } = this.deps;
     const services = buildServices(informers.services.list(), informers.endpointSlices.list(), context);
-    const fragments = new Map<string, Fragment>();
+    // The periodic resync counts what it repairs: drift is told only when nothing changed since the last
+    // write, so that the table applied then is the one written now. The last write's body is rendered
+    // again from the kept states (no copy of it is kept between syncs).
+    const previous = checkDrift && this.globals ? renderBody(this.globals, this.appliedFragments()) : undefined;
     this.claims.reset();
     // Oldest key first, so the same service keeps a contested address on every node and every run.
-    for (const k of [...services.keys()].sort()) {
-      const s = services.get(k)!;
-      fragments.set(k, this.claimed(s, renderService(s, globals)));
-    }
-    const body = renderBody(globals, fragments.values());
-    // The periodic resync counts what it repairs: drift is told only when nothing changed since the last
-    // write, so that the table applied then is the one written now.
-    const kernelBefore =
-      checkDrift && this.globals && renderBody(this.globals, sortedByKey(this.fragments)) === body ? { json: await readTable(this.deps.nftables) } : undefined;
+    // Fragments are rendered as the body consumes them: none is kept (they are rendered again from the
+    // state when a partial sync needs the old one).
+    const body = renderBody(globals, this.claimedFragments(services, globals));
+    const kernelBefore = previous === body ? { json: await readTable(this.deps.nftables) } : undefined;
     const bytes = await applyFull(this.deps.nftables, body);
     if (kernelBefore) {
       const objects = nftTableDrift(await readTable(this.deps.nftables), kernelBefore.json);
@@ -168,13 +165,35 @@ export class ServiceProxyAgent {
     const oldPorts = this.context ? [...this.services.values()].flatMap((s) => s.ports) : [];
     const hadState = this.context !== undefined;
     this.services = services;
-    this.fragments = fragments;
     this.context = context;
     this.globals = globals;
     this.metrics.recount(services.values(), this.deps.families.enabled);
     this.logger.info('service proxy table replaced', { table: `${TABLE.family} ${TABLE.name}`, services: services.size, bytes });
     await this.afterApply(hadState ? oldPorts : [], [...services.values()].flatMap((s) => s.ports), [...services.keys()], true);
     return { bytes, count: services.size };
+  }
+
+  /** Every service's fragment, claimed in key order, rendered as the caller consumes them. */
+  private *claimedFragments(services: ReadonlyMap<string, ServiceState>, globals: Globals): Generator<Fragment> {
+    for (const k of [...services.keys()].sort()) {
+      const s = services.get(k)!;
+      yield this.claimed(s, renderService(s, globals));
+    }
+  }
+
+  /**
+   * What was applied for a service: its last state rendered again with the last globals (rendering is
+   * pure, and a partial sync runs only while the globals are unchanged), less the elements another
+   * service owns.
+   */
+  private appliedFragment(key: string): Fragment | undefined {
+    const state = this.services.get(key);
+    return state && this.globals ? this.claims.applied(key, renderService(state, this.globals)) : undefined;
+  }
+
+  /** Every service's applied fragment, in the order a full sync renders them. */
+  private *appliedFragments(): Generator<Fragment> {
+    for (const k of [...this.services.keys()].sort()) yield this.appliedFragment(k)!;
   }
 
   private async partialSync(context: ProxyContext, globals: Globals, keys: ReadonlySet<string>): Promise<{ bytes: number; count: number }> {
@@ -197,7 +216,7 @@ export class ServiceProxyAgent {
       const svc = informers.services.get(key);
       const state = svc ? buildService(svc, slicesOf.get(key) ?? [], context) : undefined;
       const rendered = state ? renderService(state, globals) : undefined;
-      const old = this.fragments.get(key);
+      const old = this.appliedFragment(key);
       for (const k of this.claims.release(key, old, rendered)) retry.add(k);
       const next = state && rendered ? this.claimed(state, rendered) : undefined;
       changes.push({ key, state, before: this.services.get(key), ...(old ? { old } : {}), ...(next ? { new: next } : {}) });
@@ -207,10 +226,8 @@ export class ServiceProxyAgent {
       this.metrics.replace(c.before, c.state, this.deps.families.enabled);
       if (c.state && c.new) {
         this.services.set(c.key, c.state);
-        this.fragments.set(c.key, c.new);
       } else {
         this.services.delete(c.key);
-        this.fragments.delete(c.key);
       }
     }
     // Services that waited for an address one of these let go of: next sync (also those of this batch
@@ -305,11 +322,6 @@ export class ServiceProxyAgent {
   async close(): Promise<void> {
     await this.healthChecks.close();
   }
-}
-
-/** Fragments in the order a full sync renders them (partial syncs add new ones at the end of the map). */
-function sortedByKey(fragments: ReadonlyMap<string, Fragment>): Fragment[] {
-  return [...fragments.keys()].sort().map((k) => fragments.get(k)!);
 }
 
 /** Fields of a Node whose change can change the node-wide context (zone, addresses, pod CIDRs). */

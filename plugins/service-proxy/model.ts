@@ -133,7 +133,8 @@ export interface Globals {
 }
 
 export function keyOf(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
+  // Joined, not a template: one flat string (kept for every service) instead of a tree of the pieces.
+  return [namespace, name].join('/');
 }
 
 /** The service an EndpointSlice belongs to (`namespace/name`), or undefined. */
@@ -275,6 +276,13 @@ function readSlice(slice: V1EndpointSlice, ctx: ProxyContext, problems: Problem[
  * another proxy's). A bad field is a problem naming the object and the
  * field and only that part is skipped: the rest of the service is served.
  */
+const sameEndpoints = (a: readonly Endpoint[], b: readonly Endpoint[]): boolean =>
+  a.length === b.length && a.every((e, i) => e.address === b[i]!.address && e.port === b[i]!.port && e.local === b[i]!.local);
+
+/** One empty list for every port without addresses of a kind (states are never changed after they are built). */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+const shareEmpty = (list: string[]): string[] => (list.length ? list : NONE);
+
 export function buildService(svc: V1Service, slices: readonly V1EndpointSlice[], ctx: ProxyContext): ServiceState | undefined {
   if (ignoredBecause(svc, ctx)) return undefined;
   const namespace = svc.metadata?.namespace ?? '';
@@ -413,7 +421,8 @@ export function buildService(svc: V1Service, slices: readonly V1EndpointSlice[],
       } else nodePort = p.nodePort;
     }
     const portName = p.name ?? '';
-    const id = `${key}/${protocol}/${portName || p.port}`;
+    // Joined, not a template: one flat string (kept with the state of every port) instead of a tree of its pieces.
+    const id = [key, protocol, portName || p.port].join('/');
     if (seenIds.has(id)) return problem(`spec.ports[${i}]`, 'InvalidServicePort', 'duplicate port; not served', portName || p.port);
     seenIds.add(id);
 
@@ -436,7 +445,10 @@ export function buildService(svc: V1Service, slices: readonly V1EndpointSlice[],
       }
       const strip = (e: Candidate): Endpoint => ({ address: e.address, port: e.port, local: e.local });
       const cluster = clusterEndpoints(candidates, topology).map(strip);
-      const local = localEndpoints(candidates).map(strip);
+      // Kept per port for every service: when the Local policies pick the same endpoints (all on this
+      // node, or none of them is), one array serves both.
+      const localList = localEndpoints(candidates).map(strip);
+      const local = sameEndpoints(localList, cluster) ? cluster : localList;
       for (const e of candidates) if (e.local && e.ready) localReady[family].add(e.address);
       ports.push({
         family,
@@ -445,8 +457,8 @@ export function buildService(svc: V1Service, slices: readonly V1EndpointSlice[],
         port: p.port,
         ...(nodePort !== undefined ? { nodePort } : {}),
         clusterIP: vip,
-        externalIPs: externalIPs[family],
-        loadBalancerIPs: loadBalancerIPs[family],
+        externalIPs: shareEmpty(externalIPs[family]),
+        loadBalancerIPs: shareEmpty(loadBalancerIPs[family]),
         ...(sourceRanges ? { sourceRanges: sourceRanges[family] } : {}),
         internalLocal,
         externalLocal,

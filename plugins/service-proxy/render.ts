@@ -18,6 +18,13 @@ const emptyFragment = (): Fragment => ({ chains: new Map(), sets: new Map(), ele
 
 /** The "verdict" of an element of a plain set (`elements` holds both maps and sets). */
 export const SET_ELEMENT = '';
+/**
+ * An element's key: `address . protocol . port` (or `protocol . port`).
+ * Joined, not a template, so it is one flat string: the claims keep one per
+ * element of every service between syncs.
+ */
+const elementKey = (...parts: Array<string | number>): string => parts.join(' . ');
+
 const elementText = (key: string, value: string) => (value === SET_ELEMENT ? key : `${key} : ${value}`);
 
 function addElement(f: Fragment, map: string, key: string, verdict: string): void {
@@ -153,7 +160,7 @@ export function renderPort(p: PortState, g: Globals, out: Fragment = emptyFragme
 
   // Internal traffic: the ClusterIP.
   if (p.clusterIP) {
-    const key = `${p.clusterIP} . ${p.protocol} . ${p.port}`;
+    const key = elementKey(p.clusterIP, p.protocol, p.port);
     addElement(out, sets.clusterIPs(f), key, SET_ELEMENT);
     if (!hasEndpoints) addElement(out, maps.noEndpointServices(f), key, `goto ${chains.reject}`);
     else if (p.internalLocal && !needsLocal) addElement(out, maps.noEndpointServices(f), key, 'drop');
@@ -177,11 +184,11 @@ export function renderPort(p: PortState, g: Globals, out: Fragment = emptyFragme
     out.chains.set(ext, rules);
   }
   for (const ip of externalIPs) {
-    const key = `${ip} . ${p.protocol} . ${p.port}`;
+    const key = elementKey(ip, p.protocol, p.port);
     addElement(out, hasEndpoints ? maps.serviceIPs(f) : maps.noEndpointServices(f), key, hasEndpoints ? `goto ${ext}` : `goto ${chains.reject}`);
   }
   if (p.nodePort !== undefined) {
-    const key = `${p.protocol} . ${p.nodePort}`;
+    const key = elementKey(p.protocol, p.nodePort);
     addElement(out, hasEndpoints ? maps.nodePorts(f) : maps.noEndpointNodePorts(f), key, hasEndpoints ? `goto ${ext}` : `goto ${chains.reject}`);
   }
 
@@ -189,7 +196,7 @@ export function renderPort(p: PortState, g: Globals, out: Fragment = emptyFragme
   if (p.sourceRanges && p.loadBalancerIPs.length > 0) {
     const fw = portChain('fw', p);
     out.chains.set(fw, [p.sourceRanges.length ? `${w.ip} saddr != { ${p.sourceRanges.join(', ')} } drop` : 'drop']);
-    for (const ip of p.loadBalancerIPs) addElement(out, maps.firewallIPs(f), `${ip} . ${p.protocol} . ${p.port}`, `goto ${fw}`);
+    for (const ip of p.loadBalancerIPs) addElement(out, maps.firewallIPs(f), elementKey(ip, p.protocol, p.port), `goto ${fw}`);
   }
   return out;
 }

@@ -35,6 +35,17 @@ describe('service-proxy model: addresses and families', () => {
   const ep4 = makeSlice('ns', 'web', 'web-4', 'IPv4', [{ ip: '198.18.16.5' }, { ip: '198.18.17.5', node: 'n2' }]);
   const ep6 = makeSlice('ns', 'web', 'web-6', 'IPv6', [{ ip: 'fd00:16::5' }]);
 
+  it('the Local policies\' endpoints share the Cluster list only when they are the same endpoints', () => {
+    const s = buildService(makeService('ns', 'web', { clusterIPs: ['198.18.128.10', 'fd00:128::10'] }), [ep4, ep6], ctxOf());
+    const v4 = port(s, 'ipv4');
+    const v6 = port(s, 'ipv6');
+    assert.deepEqual(addrs(v4.localEndpoints), ['198.18.16.5:8080'], 'only this node\'s endpoint');
+    assert.notEqual(v4.localEndpoints, v4.clusterEndpoints);
+    assert.deepEqual(addrs(v6.localEndpoints), ['fd00:16::5:8080']);
+    assert.equal(v6.localEndpoints, v6.clusterEndpoints, 'every endpoint on this node: one list');
+    assert.equal(v4.id, 'ns/web/tcp/http');
+  });
+
   it('RequireDualStack: one port state per family with that family\'s ClusterIP and endpoints, in either ipFamilies order', () => {
     for (const clusterIPs of [['198.18.128.10', 'fd00:128::10'], ['fd00:128::10', '198.18.128.10']]) {
       const s = buildService(makeService('ns', 'web', { clusterIPs }), [ep4, ep6], ctxOf());

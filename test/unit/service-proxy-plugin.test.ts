@@ -142,6 +142,22 @@ describe('service-proxy plugin (with the SDK test doubles)', () => {
     assert.match((t.deps.nftables.writes.at(-1) as { script: string }).script, /add element inet krouter-proxy no-endpoint-services-ipv4 \{ 198\.18\.200\.1 \. tcp \. 80 : goto reject-chain \}/);
   });
 
+  it('a partial sync of the service that lost an address leaves the owner\'s element alone (the old fragment is what was applied)', async () => {
+    const t = setup(['ipv4']);
+    const ext = (name: string, ip: string, port = 80) => makeService('ns', name, { clusterIPs: [ip], externalIPs: ['198.18.200.1'], ports: [{ name: 'http', port }] });
+    t.informers.services.add(ext('a', '198.18.128.20'));
+    t.informers.services.add(ext('b', '198.18.128.21'));
+    await t.agent.sync(['start']);
+    // b changes (another port): its old fragment, rendered again, must not hold a's element.
+    t.informers.services.update(ext('b', '198.18.128.21', 81));
+    t.agent.markDirty('ns/b');
+    assert.equal(await t.agent.sync(['service']), 'partial');
+    const script = (t.deps.nftables.writes.at(-1) as { script: string }).script;
+    assert.doesNotMatch(script, /198\.18\.200\.1 \. tcp \. 80/, script);
+    assert.match(script, /delete element inet krouter-proxy no-endpoint-services-ipv4 \{ 198\.18\.128\.21 \. tcp \. 80 \}/);
+    assert.match(script, /add element inet krouter-proxy no-endpoint-services-ipv4 \{ 198\.18\.128\.21 \. tcp \. 81 : goto reject-chain, 198\.18\.200\.1 \. tcp \. 81 : goto reject-chain \}/);
+  });
+
   it('status lists service ports per family with endpoint counts', async () => {
     const t = setup();
     t.informers.services.add(web());

@@ -12,7 +12,9 @@ export interface Meta {
 export function keyOf(obj: Meta): string | undefined {
   const name = obj.metadata?.name;
   if (!name) return undefined;
-  return obj.metadata?.namespace ? `${obj.metadata.namespace}/${name}` : name;
+  // Joined, not a template: the cache keeps one key per object, and a template's result is a tree
+  // of its pieces (with its own copy of "namespace/") rather than one flat string.
+  return obj.metadata?.namespace ? [obj.metadata.namespace, name].join('/') : name;
 }
 
 const rvOf = (obj: Meta): string | undefined => obj.metadata?.resourceVersion;

@@ -22,10 +22,12 @@ export function compactCopy<T>(value: T): T {
  * `metadata.managedFields`. Field ownership records are the API server's
  * bookkeeping (often larger than the object's own fields on a real
  * cluster); no plugin reads them, and a write from a cached object leaves
- * them as the server has them.
+ * them as the server has them. `project`, when the kind has one, cuts the
+ * copy down to the fields plugins read (projections.ts).
  */
-export function cacheCopy<T>(object: T): T {
-  const copy = compactCopy(object) as T & { metadata?: { managedFields?: unknown } };
+export function cacheCopy<T>(object: T, project?: (compact: T) => unknown): T {
+  const compact = compactCopy(object);
+  const copy = (project ? project(compact) : compact) as T & { metadata?: { managedFields?: unknown } };
   if (copy && typeof copy === 'object' && copy.metadata) delete copy.metadata.managedFields;
   return copy;
 }

@@ -177,7 +177,7 @@ export class KindInformer<T extends Meta> implements Informer<T> {
     const list = await this.spec.list(this.deps.kc);
     if (this.abort.signal.aborted) return;
     // Lists come back as typed model instances already.
-    const changes = this.cache.replace((list.items as T[]).map(cacheCopy));
+    const changes = this.cache.replace((list.items as T[]).map((o) => cacheCopy(o, this.spec.project)));
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
     this.deps.relists.inc({ kind: this.kind });
     this.deps.cacheSize.set({ kind: this.kind }, this.cache.size);
@@ -224,7 +224,7 @@ export class KindInformer<T extends Meta> implements Informer<T> {
           return;
         }
         delivered = true;
-        const typed = cacheCopy(this.typed(obj));
+        const typed = cacheCopy(this.typed(obj), this.spec.project);
         const change = type === 'DELETED' ? this.cache.delete(typed) : type === 'ADDED' || type === 'MODIFIED' ? this.cache.upsert(typed) : undefined;
         if (rv) this.resourceVersion = rv;
         if (change) {
