@@ -222,10 +222,22 @@ function reasonOf(err: unknown): string {
 
 const isPort = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535;
 
+/**
+ * Whether this proxy reads an EndpointSlice: the slice's own labels are
+ * judged as a Service's are (kube-proxy watches EndpointSlices with the same
+ * selector as Services), so a slice marked headless, or meant for another
+ * proxy, contributes no endpoint even to a Service this proxy programs.
+ */
+export function sliceIsOurs(slice: V1EndpointSlice, ctx: Pick<ProxyContext, 'serviceProxyName'>): boolean {
+  const labels = slice.metadata?.labels;
+  return labels?.[HEADLESS_LABEL] === undefined && labels?.[SERVICE_PROXY_NAME_LABEL] === ctx.serviceProxyName;
+}
+
 /** Reads one EndpointSlice of an enabled family; bad fields become problems and are skipped. */
 function readSlice(slice: V1EndpointSlice, ctx: ProxyContext, problems: Problem[]): ReadSlice | undefined {
   const family = familyOfKubernetes(slice.addressType);
   if (!family || !ctx.families.includes(family)) return undefined; // FQDN slices and disabled families are not ours
+  if (!sliceIsOurs(slice, ctx)) return undefined;
   const namespace = slice.metadata?.namespace ?? '';
   const name = slice.metadata?.name ?? '';
   const problem = (field: string, value: unknown, why: string) =>

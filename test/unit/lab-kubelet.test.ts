@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cniEnv, parseConflist, pluginStdin, resultIPs, type Conflist } from '../lab/kubelet/cni.ts';
-import { containerEnv, imageKind, krouterArgv, podPorts, podServerArgs, portMappings, runningStatus } from '../lab/kubelet/pod.ts';
+import { containerEnv, imageKind, isSidecar, krouterArgv, longRunningContainers, podPorts, podServerArgs, portMappings, runningStatus } from '../lab/kubelet/pod.ts';
 
 const list: Conflist = {
   cniVersion: '1.0.0',
@@ -83,6 +83,21 @@ describe('lab kubelet: pods', () => {
     assert.deepEqual([s.containerStatuses[0].restartCount, s.containerStatuses[0].state.running.startedAt], [2, 't1']);
     const v6 = runningStatus({ ips: { ipv6: 'fd00:19::5' }, hostIPs: { ipv6: 'fd00:18::b' }, startTime: 't0', containers: [c(true), c(false)] }) as Record<string, any>;
     assert.deepEqual([v6.podIP, v6.podIPs.length, v6.conditions.find((x: any) => x.type === 'Ready').status], ['fd00:19::5', 1, 'False']);
+  });
+
+  it('sidecars (restartable init containers) run beside the containers, are reported as init container statuses and count for Ready', () => {
+    const spec = {
+      metadata: { name: 'p' },
+      spec: { initContainers: [{ name: 'setup' }, { name: 'proxy', restartPolicy: 'Always' }], containers: [{ name: 'main' }] },
+    };
+    assert.deepEqual(longRunningContainers(spec).map((c) => c.name), ['proxy', 'main']);
+    assert.equal(isSidecar({ name: 'setup' }), false);
+    const c = (name: string, ready: boolean) => ({ name, image: 'x', restartCount: 0, startedAt: 't1', ready });
+    const s = runningStatus({ ips: { ipv4: '198.19.0.5' }, hostIPs: { ipv4: '198.18.0.11' }, startTime: 't0', containers: [c('main', true)], sidecars: [c('proxy', false)] }) as Record<string, any>;
+    assert.deepEqual(s.initContainerStatuses.map((x: any) => [x.name, x.ready, !!x.state.running]), [['proxy', false, true]]);
+    assert.equal(s.conditions.find((x: any) => x.type === 'Ready').status, 'False');
+    const none = runningStatus({ ips: { ipv4: '198.19.0.5' }, hostIPs: { ipv4: '198.18.0.11' }, startTime: 't0', containers: [c('main', true)] }) as Record<string, any>;
+    assert.equal(none.initContainerStatuses, undefined);
   });
 
   it('runs the krouter image as the built executable, with its args, and the env a kubelet gives', () => {

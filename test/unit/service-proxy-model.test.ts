@@ -76,6 +76,19 @@ describe('service-proxy model: addresses and families', () => {
     assert.equal(buildService(makeService('ns', 'a'), [], ctxOf({ serviceProxyName: 'other' })), undefined);
   });
 
+  it('an EndpointSlice labelled headless, or for another proxy, adds no endpoint to a service it serves', () => {
+    const svc = makeService('ns', 'web', { clusterIPs: ['198.18.128.10'] });
+    const labelled = (labels: Record<string, string>) => {
+      const slice = makeSlice('ns', 'web', 'web-x', 'IPv4', [{ ip: '198.18.16.9' }]);
+      slice.metadata!.labels = { ...slice.metadata!.labels, ...labels };
+      return slice;
+    };
+    const endpoints = (slices: ReturnType<typeof labelled>[], ctx = ctxOf()) => buildService(svc, slices, ctx)!.ports.flatMap((p) => p.clusterEndpoints.map((e) => e.address));
+    assert.deepEqual(endpoints([labelled({})]), ['198.18.16.9']);
+    assert.deepEqual(endpoints([labelled({ 'service.kubernetes.io/headless': '' })]), []);
+    assert.deepEqual(endpoints([labelled({ 'service.kubernetes.io/service-proxy-name': 'other' })]), []);
+  });
+
   it('ExternalIPs: range validation per family; LoadBalancer ingress IPs (not hostname, not ipMode Proxy); skiplbips', () => {
     const svc = makeService('ns', 'lb', {
       type: 'LoadBalancer',

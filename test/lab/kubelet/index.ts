@@ -25,7 +25,7 @@ import { APISERVER_KUBELET_CLIENT, nodeIdentity, pkiFiles } from '../k8s/pki.ts'
 import { Informer, KubeError, R, keyOf, type Obj } from '../kube.ts';
 import { parseConflist, type Conflist } from './cni.ts';
 import { KUBELET_PORT, LEASE_RENEW_SECONDS, leaseObject, nodeObject, nodeStatus } from './node-status.ts';
-import { imageKind, runningStatus, type PodSpecLike } from './pod.ts';
+import { imageKind, isSidecar, longRunningContainers, runningStatus, type ContainerLike, type PodSpecLike } from './pod.ts';
 import { RunningPod, newPodRecord, stopPodRecord, type NodeRuntime, type PodRecord } from './runtime.ts';
 import { startNetnsProber } from './netns-prober.ts';
 import { startKubeletServer, type KubeletServer } from './server.ts';
@@ -175,7 +175,7 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
 
   /** Readiness of each container: the pod test server by its control socket, others by their readiness probe. */
   const probeReady = async (rp: RunningPod, pod: Obj & PodSpecLike): Promise<void> => {
-    for (const c of pod.spec?.containers ?? []) {
+    for (const c of longRunningContainers(pod)) {
       const rec = rp.record.containers[c.name];
       if (!rec) {
         rp.ready.set(c.name, false);
@@ -209,12 +209,14 @@ export async function startKubelet(opts: { spec: LabSpec; node: string; log?: (l
     const pod = pods.store.get(key) as (Obj & PodSpecLike) | undefined;
     if (!rp || !pod || pod.metadata.uid !== rp.record.uid || closed) return;
     await probeReady(rp, pod);
-    const containers = (pod.spec?.containers ?? []).map((c) => {
+    const stateOf = (c: ContainerLike) => {
       const rec = rp.record.containers[c.name];
       return { name: c.name, image: c.image ?? '', restartCount: rec?.restarts ?? 0, startedAt: rec?.startedAt ?? new Date().toISOString(), ready: rp.ready.get(c.name) === true };
-    });
-    const status = runningStatus({ ips: rp.record.ips ?? {}, hostIPs: underlay, startTime: pod.status?.startTime ?? new Date().toISOString(), containers });
-    const fingerprint = JSON.stringify([status.podIPs, containers.map((c) => [c.ready, c.restartCount])]);
+    };
+    const containers = (pod.spec?.containers ?? []).map(stateOf);
+    const sidecars = (pod.spec?.initContainers ?? []).filter(isSidecar).map(stateOf);
+    const status = runningStatus({ ips: rp.record.ips ?? {}, hostIPs: underlay, startTime: pod.status?.startTime ?? new Date().toISOString(), containers, sidecars });
+    const fingerprint = JSON.stringify([status.podIPs, [...containers, ...sidecars].map((c) => [c.ready, c.restartCount])]);
     if (lastStatus.get(key) === fingerprint) return;
     try {
       await client.patch(R.pods, rp.record.namespace, rp.record.name, { status }, 'status');

@@ -10,6 +10,8 @@ import type { PortMapping } from './cni.ts';
 export interface ContainerLike {
   name: string;
   image?: string;
+  /** `Always` on an init container makes it a sidecar (a restartable init container). */
+  restartPolicy?: string;
   command?: string[];
   args?: string[];
   env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
@@ -167,6 +169,16 @@ export function portMappings(pod: PodSpecLike): PortMapping[] {
   return out;
 }
 
+/** A restartable init container (a sidecar): it starts in init order and then runs beside the containers. */
+export function isSidecar(c: ContainerLike): boolean {
+  return c.restartPolicy === 'Always';
+}
+
+/** The containers that run for the pod's life: its sidecars first, then its containers. */
+export function longRunningContainers(pod: PodSpecLike): ContainerLike[] {
+  return [...(pod.spec?.initContainers ?? []).filter(isSidecar), ...(pod.spec?.containers ?? [])];
+}
+
 /** Seconds between SIGTERM and SIGKILL: the deletion's grace period, else the pod's, else 30. */
 export function gracePeriodSeconds(pod: PodSpecLike): number {
   return pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -186,12 +198,14 @@ export function runningStatus(opts: {
   hostIPs: Partial<Record<Family, string>>;
   startTime: string;
   containers: ContainerState[];
+  /** Sidecars (restartable init containers), running beside the containers. */
+  sidecars?: ContainerState[];
 }): Record<string, unknown> {
   const order: Family[] = ['ipv4', 'ipv6'];
   const podIPs = order.map((f) => opts.ips[f]).filter((x): x is string => !!x);
   const hosts = order.map((f) => opts.hostIPs[f]).filter((x): x is string => !!x);
   const now = new Date().toISOString();
-  const ready = opts.containers.every((c) => c.ready);
+  const ready = [...opts.containers, ...(opts.sidecars ?? [])].every((c) => c.ready);
   const cond = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
   return {
     phase: 'Running',
@@ -201,15 +215,20 @@ export function runningStatus(opts: {
     hostIPs: hosts.map((ip) => ({ ip })),
     startTime: opts.startTime,
     conditions: [cond('PodReadyToStartContainers', true), cond('PodScheduled', true), cond('Initialized', true), cond('ContainersReady', ready), cond('Ready', ready)],
-    containerStatuses: opts.containers.map((c) => ({
-      name: c.name,
-      image: c.image,
-      imageID: '',
-      containerID: `krouter-lab://${c.name}`,
-      ready: c.ready,
-      started: true,
-      restartCount: c.restartCount,
-      state: { running: { startedAt: c.startedAt } },
-    })),
+    containerStatuses: opts.containers.map(runningContainerStatus),
+    ...(opts.sidecars?.length ? { initContainerStatuses: opts.sidecars.map(runningContainerStatus) } : {}),
+  };
+}
+
+function runningContainerStatus(c: ContainerState): Record<string, unknown> {
+  return {
+    name: c.name,
+    image: c.image,
+    imageID: '',
+    containerID: `krouter-lab://${c.name}`,
+    ready: c.ready,
+    started: true,
+    restartCount: c.restartCount,
+    state: { running: { startedAt: c.startedAt } },
   };
 }

@@ -24,7 +24,7 @@ import { capabilityArgv } from './capabilities.ts';
 import { cniAdd, cniDel, resultIPs, type Conflist } from './cni.ts';
 import { ensureMountTarget, nodeExecArgv, type Mount } from './container.ts';
 import { agnhostMount } from '../agnhost/launcher.ts';
-import { agnhostArgv, containerEnv, gracePeriodSeconds, imageKind, krouterArgv, podServerArgs, portMappings, type ContainerLike, type PodSpecLike } from './pod.ts';
+import { agnhostArgv, containerEnv, gracePeriodSeconds, imageKind, isSidecar, krouterArgv, longRunningContainers, podServerArgs, portMappings, type ContainerLike, type PodSpecLike } from './pod.ts';
 import { containerMounts, prepareVolumes } from './volumes.ts';
 
 const POD_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'pod-server.mjs');
@@ -172,6 +172,11 @@ export class RunningPod {
     const volumes = needsVolumes ? await prepareVolumes({ client: rt.client, pod: this.pod, podDir: this.podDir(), nodeRoot: rt.nodeRoot }) : new Map();
     this.volumes = volumes;
     for (const c of pod.spec?.initContainers ?? []) {
+      // A sidecar starts here, in init order, and keeps running (and restarting) beside the containers.
+      if (isSidecar(c)) {
+        void this.startContainer(c, volumes, 0);
+        continue;
+      }
       const code = await this.runToCompletion(c, volumes);
       if (code !== 0) throw new Error(`init container ${c.name} exited with ${code} (log ${this.containerLog(c.name)})`);
     }
@@ -220,7 +225,7 @@ export class RunningPod {
 
   /** The command line of `kubectl exec` in container `name`, or undefined when the pod has no such running container. */
   async execArgv(name: string, command: string[]): Promise<string[] | undefined> {
-    const c = this.pod.spec?.containers?.find((x) => x.name === name);
+    const c = longRunningContainers(this.pod).find((x) => x.name === name);
     if (!c || !this.record.containers[name]) return undefined;
     if (imageKind(c.image) === 'pod-server') return ['ip', 'netns', 'exec', this.netns(), ...command];
     return this.inContainer(c, this.volumes, command);

