@@ -5,6 +5,7 @@ import { startHttp, type HttpServers } from '../http.ts';
 import { Health } from '../services/health.ts';
 import { Logger } from '../services/logger.ts';
 import { Metrics } from '../services/metrics.ts';
+import { scheduleStartupGc } from '../startup-gc.ts';
 import { preparePlugins } from './prepare.ts';
 import { PluginRunner } from './runner.ts';
 
@@ -162,12 +163,15 @@ export async function runUntilSignal(agent: Agent): Promise<number> {
   process.on('SIGINT', onSignal);
   // Runs until a signal even when nothing else holds the event loop (no plugin, metrics and health off).
   const keepAlive = setInterval(() => undefined, 2 ** 30);
+  let cancelGc: (() => void) | undefined;
   try {
     await agent.start();
+    cancelGc = scheduleStartupGc();
     await stopRequested;
     await agent.stop();
     return 0;
   } finally {
+    cancelGc?.();
     clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
