@@ -8,8 +8,8 @@
  * seconds of CPU for 10k routes. Its BMP Loc-RIB feed sends each best-path
  * change as a BGP UPDATE carrying that path's prefix alone, a few dozen bytes.
  */
-import ipaddr from 'ipaddr.js';
 import type { Family } from '@krouter/sdk';
+import { formatAddressBytes } from './address-bytes.ts';
 
 /** BMP message types (RFC 7854 §4.1). */
 export const BMP_TYPE = { routeMonitoring: 0, statistics: 1, peerDown: 2, peerUp: 3, initiation: 4, termination: 5, routeMirroring: 6 } as const;
@@ -79,7 +79,7 @@ export interface BmpUpdate {
 }
 
 function address(bytes: Buffer): string {
-  return ipaddr.fromByteArray([...bytes]).toString();
+  return formatAddressBytes(bytes, 0, bytes.length === 4 ? 4 : 16);
 }
 
 /** NLRI prefixes (length in bits, then the significant bytes) of one family. */
@@ -91,10 +91,9 @@ function readPrefixes(buf: Buffer, family: Family, into: (prefix: string) => voi
     if (bits > size * 8) throw new BmpDecodeError(`${family} prefix length ${bits}`);
     const n = (bits + 7) >> 3;
     if (pos + n > buf.length) throw new BmpDecodeError('truncated prefix');
-    const bytes = Buffer.alloc(size);
-    buf.copy(bytes, 0, pos, pos + n);
+    // Read in place, the missing bytes as zero: no copy per prefix.
+    into(`${formatAddressBytes(buf, pos, size, n)}/${bits}`);
     pos += n;
-    into(`${address(bytes)}/${bits}`);
   }
 }
 
