@@ -40,9 +40,19 @@ export const STARTUP_GC_DELAY_MS = 500;
  * most thorough flavour: full collections until nothing more is freed, with
  * the young generation shrunk and pages released to the system.
  */
-export function scheduleStartupGc(delayMs = STARTUP_GC_DELAY_MS, gc: () => GcFunction | undefined = obtainGc): () => void {
+export function scheduleStartupGc(
+  delayMs = STARTUP_GC_DELAY_MS,
+  gc: () => GcFunction | undefined = obtainGc,
+  report: (result: { ms: number; rssBeforeMb: number; rssAfterMb: number }) => void = () => undefined,
+): () => void {
   const timer = setTimeout(() => {
-    gc()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    const collect = gc();
+    if (!collect) return;
+    const before = process.memoryUsage.rss();
+    const t0 = performance.now();
+    collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    const mb = (bytes: number) => Math.round(bytes / 1048576);
+    report({ ms: Math.round(performance.now() - t0), rssBeforeMb: mb(before), rssAfterMb: mb(process.memoryUsage.rss()) });
   }, delayMs);
   timer.unref();
   return () => clearTimeout(timer);

@@ -166,7 +166,7 @@ export async function runUntilSignal(agent: Agent): Promise<number> {
   let cancelGc: (() => void) | undefined;
   try {
     await agent.start();
-    cancelGc = scheduleStartupGc();
+    cancelGc = scheduleStartupGc(undefined, undefined, (r) => agent.logger.debug('start-up garbage collected', r));
     await stopRequested;
     await agent.stop();
     return 0;

@@ -13,11 +13,13 @@ describe('start-up garbage collection (core/startup-gc.ts)', () => {
   it('runs one last-resort major collection after the delay, and none once cancelled', async () => {
     const calls: unknown[] = [];
     const fake: GcFunction = (options) => calls.push(options);
-    scheduleStartupGc(1, () => fake);
+    const reports: unknown[] = [];
+    scheduleStartupGc(1, () => fake, (r) => reports.push(r));
     const cancel = scheduleStartupGc(1, () => fake);
     cancel();
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(calls, [{ type: 'major', execution: 'sync', flavor: 'last-resort' }]);
+    assert.equal(reports.length, 1, 'the collection is reported once');
   });
 
   it('does nothing where the runtime gives no gc function', async () => {
