@@ -87,7 +87,7 @@ async function untilCounts(c: Cluster, want: number): Promise<void> {
  * alike. (One loop polling gobgpd and then the kernel charged every kernel
  * reading with a gobgpd poll - two `gobgp` CLI runs, 10-30 ms here - even
  * when both had finished together: at 1,000 routes, where gobgpd takes
- * ~60 ms, that bias alone was a third of the ratio.)
+ * ~60 ms, that bias alone was worth ~0.3 of the ratio.)
  */
 async function raceGobgpdAndKernel(c: Cluster, count: number, start: () => Promise<void>): Promise<{ gobgpd: number; kernel: number }> {
   const node = c.nodes[0]!;
