@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
+import { firstNonAscii } from './ascii.ts';
 import { paths, repoRoot } from './paths.ts';
 import { chunkBuildOptions, chunkPath, servicesStubPlugin } from './services-chunk.ts';
 import { trimDependenciesPlugin } from './trim-dependencies.ts';
@@ -65,6 +66,17 @@ export async function bundleAgent(opts: BundleOptions = {}): Promise<BundleResul
     chunk = await esbuild.build({ ...common, ...chunkBuildOptions(), outfile: chunkPath(outfile) });
   } catch (err) {
     throw new BuildError('bundle', formatEsbuildError(err));
+  }
+  for (const file of [...(chunk.outputFiles ?? []), ...(result.outputFiles ?? [])]) {
+    if (!file.path.endsWith('.cjs')) continue;
+    const bad = firstNonAscii(file.text);
+    if (bad) {
+      throw new BuildError(
+        'bundle',
+        `${path.basename(file.path)}:${bad.line}:${bad.column}: non-ASCII character (write it as ${bad.escape}): ${JSON.stringify(bad.context)}; ` +
+          'V8 would hold the whole bundle as a two-byte string (build/ascii.ts)',
+      );
+    }
   }
   // The chunk first: a bundle is never newer than the chunk it loads.
   for (const file of [...(chunk.outputFiles ?? []), ...(result.outputFiles ?? [])]) {

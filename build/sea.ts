@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from './bundle.ts';
 import { paths } from './paths.ts';
+import { SEMI_SPACE_FLAG } from '../core/young-generation.ts';
 import { chunkPath, SERVICES_CHUNK, SERVICES_CHUNK_CACHE } from './services-chunk.ts';
 
 /** The fuse Node looks for to know a blob was injected (Node's documented value). */
@@ -115,11 +116,10 @@ function generateBlob(nodeBinary: string, bundle: string, servicesChunk: string,
         useCodeCache,
         useSnapshot: false,
         assets,
-        // A small young generation for a long-running daemon whose bursts
-        // (10k-path BGP tables) otherwise leave V8's 16 MB semi-spaces grown:
-        // measured with `npm run bench -- router`, agent RSS with 10k
-        // routes/family 227 -> 160 MB, and the burst no slower (5.9 -> 4.8 s; 1 MB gave no more).
-        execArgv: ['--max-semi-space-size=2'],
+        // A capped young generation for a long-running daemon whose bursts
+        // (10k-path BGP tables) otherwise leave V8's 16 MB semi-spaces grown
+        // (core/young-generation.ts: the value and its measurements).
+        execArgv: [SEMI_SPACE_FLAG],
       },
       null,
       2,

@@ -15,8 +15,8 @@
  * once per burst (at most every MIN_GAP_MS), while the agent is idle.
  */
 import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { Logger } from '@krouter/sdk';
+import { obtainGc } from './startup-gc.ts';
 
 /** Growth of the committed heap over what the last compaction left that is worth compacting for. */
 export const STEP = 32 * 2 ** 20;
@@ -51,15 +51,8 @@ export function shouldSettle(state: SettleState, now: { committed: number; used:
 
 /** V8's memory-reducing full collection, or undefined on a runtime that has none to offer (Deno). */
 function memoryReducingGc(): (() => void) | undefined {
-  try {
-    // Exposed in a fresh context only: the agent's own global gets no `gc`.
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as (options?: object) => void;
-    if (typeof gc !== 'function') return undefined;
-    return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  } catch {
-    return undefined;
-  }
+  const gc = obtainGc();
+  return gc && (() => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }));
 }
 
 /** Starts looking; returns the stop function. */

@@ -11,8 +11,9 @@
  *   those buffers are mapped and unmapped on their own. Measured with the
  *   router and 10,000 routes per family: agent RSS 172 -> 132 MB.
  * - V8's young generation grows to 16 MB semi-spaces in such a burst and
- *   stays there; 2 MB is enough for the agent. The single executable gets
- *   this flag from its build (build/sea.ts); `node dist/krouter.cjs` gets it here.
+ *   stays there; the agent caps it (young-generation.ts says how much and
+ *   why). The single executable gets this flag from its build
+ *   (build/sea.ts); `node dist/krouter.cjs` gets it here.
  *
  * Nothing happens when the settings are already there (set by the operator
  * or by the previous exec), on runtimes without process.execve (Deno), or
@@ -20,10 +21,10 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { SEMI_SPACE_FLAG } from './young-generation.ts';
 
 const TUNABLE = 'glibc.malloc.mmap_threshold';
 const MMAP_THRESHOLD = 16 * 1024;
-const SEMI_SPACE_FLAG = '--max-semi-space-size=2';
 
 function isSea(): boolean {
   try {

@@ -24,7 +24,8 @@ export function parseGoDuration(text: string): number | undefined {
   let total = 0;
   let rest = body;
   while (rest.length) {
-    const part = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/.exec(rest);
+    // Micro as \u escapes: one non-ASCII character makes V8 hold the whole bundle as a two-byte string (build/ascii.ts).
+    const part = /^(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/.exec(rest);
     if (!part) return undefined;
     total += Number(part[1]) * UNIT_MS[part[2]!]!;
     rest = rest.slice(part[0].length);

@@ -6,6 +6,7 @@ import { startHeapSettle } from '../heap-settle.ts';
 import { Health } from '../services/health.ts';
 import { Logger } from '../services/logger.ts';
 import { Metrics } from '../services/metrics.ts';
+import { scheduleStartupGc } from '../startup-gc.ts';
 import { preparePlugins } from './prepare.ts';
 import { PluginRunner } from './runner.ts';
 
@@ -164,14 +165,18 @@ export async function runUntilSignal(agent: Agent): Promise<number> {
   // Runs until a signal even when nothing else holds the event loop (no plugin, metrics and health off).
   const keepAlive = setInterval(() => undefined, 2 ** 30);
   let stopSettle = () => undefined as void;
+  let cancelGc: (() => void) | undefined;
   try {
     await agent.start();
+    // Once after start-up (its garbage), then after each burst of work (the heap it grew).
+    cancelGc = scheduleStartupGc(undefined, undefined, (r) => agent.logger.debug('start-up garbage collected', r));
     stopSettle = startHeapSettle(agent.logger);
     await stopRequested;
     await agent.stop();
     return 0;
   } finally {
     stopSettle();
+    cancelGc?.();
     clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

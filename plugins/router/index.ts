@@ -11,6 +11,7 @@ import {
 } from '@krouter/sdk';
 import { routerConfigSchema, type RouterConfig } from './config.ts';
 import { acceptedPerFamily, routerStatus } from './status.ts';
+import { coalesced } from './coalesced.ts';
 import { KernelRouteSync, type RouteSyncReason } from './kernel-routes.ts';
 import { RouterSync } from './sync.ts';
 
@@ -47,6 +48,15 @@ export default definePlugin({
       void deps.informers.api.recordEvent({ kind: 'Node', name: node, ...(uid ? { uid } : {}) }, 'Warning', 'RouterConfigError', message);
     });
     const kernel = new KernelRouteSync(config, deps, logger, (message) => router.report(message), driftRepairs(metrics, 'router'));
+    // The received-routes gauge needs gobgpd's peer list, which gobgpd answers slowly in the middle
+    // of a burst (tens of ms): read in the background, so the next batch of routes does not wait.
+    const refreshReceived = coalesced(
+      async () => {
+        const accepted = acceptedPerFamily(await deps.bgp.listPeers());
+        for (const family of deps.families.enabled) received.set({ family }, accepted[family]);
+      },
+      (err) => logger.debug('reading peers for the received-routes metric failed', { error: (err as Error).message }),
+    );
 
     await deps.informers.waitForSync();
     const common = { logger, metrics, health: ctx.health, signal: ctx.signal, resyncIntervalMs: config.resyncSeconds * 1000 };
@@ -78,11 +88,8 @@ export default definePlugin({
         const families = deps.families.enabled;
         const own = deps.families.localNode().podCIDRs;
         await kernel.sync(families, own, reasons);
-        const accepted = acceptedPerFamily(await deps.bgp.listPeers());
-        for (const family of families) {
-          installed.set({ family }, kernel.installedCount(family));
-          received.set({ family }, accepted[family]);
-        }
+        for (const family of families) installed.set({ family }, kernel.installedCount(family));
+        refreshReceived();
       },
     });
 
@@ -118,6 +125,7 @@ export default definePlugin({
         unsubscribe.forEach((u) => u());
         await routes.stop();
         await speaker.stop();
+        await refreshReceived.idle();
         // Routes and gobgpd state are left for the next start to adopt (graceful restart).
       },
       async status() {

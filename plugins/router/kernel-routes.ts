@@ -14,6 +14,7 @@ import {
   type Route,
 } from '@krouter/sdk';
 import type { RouterConfig } from './config.ts';
+import { FreshRead } from './fresh-read.ts';
 import { LearnedRib } from './learned-rib.ts';
 import { desiredKernelRoutes, diffRoutes, routeJudge } from './model/routes.ts';
 
@@ -31,6 +32,9 @@ const FULL_SYNC_REASONS: ReadonlySet<RouteSyncReason | BuiltinSyncReason> = new 
  */
 const RELIST_REASONS: ReadonlySet<RouteSyncReason | BuiltinSyncReason> = new Set(['start', 'retry', 'gobgpd-restarted', 'manual']);
 
+/** How old the node's addresses may be for an event-driven sync (see fresh-read.ts). */
+export const ADDRESS_MAX_AGE_MS = 1000;
+
 /**
  * Installs the best paths learned from peers as kernel routes (krouter's
  * route protocol). Event-driven syncs diff against what this class applied;
@@ -43,6 +47,7 @@ export class KernelRouteSync {
   private contextKey = '';
   /** Until this time, stale kernel routes are kept (graceful restart: peers may not have re-sent yet). */
   private keepStaleUntil = 0;
+  private readonly addresses: FreshRead<Awaited<ReturnType<Netlink['listAddresses']>>>;
 
   constructor(
     private readonly config: RouterConfig,
@@ -52,6 +57,7 @@ export class KernelRouteSync {
     private readonly drift?: DriftRepairs,
   ) {
     if (config.gracefulRestart.enabled) this.keepStaleUntil = Date.now() + config.gracefulRestart.deferralTime * 1000;
+    this.addresses = new FreshRead(() => deps.netlink.listAddresses(), ADDRESS_MAX_AGE_MS);
   }
 
   /** Feeds the speaker's events into the learned table. */
@@ -101,7 +107,8 @@ export class KernelRouteSync {
     if (relist) await this.rib.relist(families, (f) => bgp.listPaths(f, 'global'));
     await this.checkConvergence();
 
-    const addresses = await netlink.listAddresses();
+    // Full syncs and node changes read the addresses afresh; a burst of path events reuses a recent read.
+    const addresses = await this.addresses.get(full || reasons.includes('node'));
     const connected = addresses.map((a) => parseCidr(a.cidr, undefined, { allowHostBits: true }));
     const localAddresses = addresses.map((a) => a.cidr.split('/')[0]!);
     const excluded = [...this.config.serviceClusterIPRanges, ...this.config.serviceExternalIPRanges];

@@ -43,7 +43,7 @@ export class LearnedRib {
     } else {
       // A 'best' event is the best path by definition; gobgpd's watch stream
       // does not set the path's own best flag.
-      table.set(key, { ...route, best: true });
+      table.set(key, route.best ? route : { ...route, best: true });
     }
   }
 

@@ -6,7 +6,7 @@ const base = { platform: 'linux', execArgv: [] as string[], execPath: '/usr/bin/
 describe('process tuning (krouter run re-executes itself once with its memory settings)', () => {
   it('adds the malloc threshold and the semi-space flag to `node krouter.cjs run`', () => {
     const exec = tunedExec({ ...base, argv: ['/usr/bin/node', '/opt/krouter.cjs', 'run', '--config', 'c.yaml'] });
-    assert.deepEqual(exec?.args, ['/usr/bin/node', '--max-semi-space-size=2', '/opt/krouter.cjs', 'run', '--config', 'c.yaml']);
+    assert.deepEqual(exec?.args, ['/usr/bin/node', '--max-semi-space-size=8', '/opt/krouter.cjs', 'run', '--config', 'c.yaml']);
     assert.equal(exec?.env.GLIBC_TUNABLES, 'glibc.malloc.mmap_threshold=16384');
     assert.equal(exec?.env.PATH, '/bin');
   });

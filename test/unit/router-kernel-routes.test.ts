@@ -50,4 +50,30 @@ describe('router kernel routes', () => {
       unwatch();
     }
   });
+
+  it('reads the node addresses afresh on full and node syncs, and reuses a recent read for path events', async () => {
+    const { bgp, netlink, kernel, own, unwatch } = await setup();
+    let reads = 0;
+    const list = netlink.listAddresses.bind(netlink);
+    netlink.listAddresses = async (dev?: string) => {
+      reads++;
+      return list(dev);
+    };
+    try {
+      await kernel.sync(['ipv4'], own, ['start']);
+      assert.equal(reads, 1);
+      for (let i = 0; i < 3; i++) {
+        bgp.injectRoute({ prefix: `198.19.${10 + i}.0/24`, nextHop: '198.18.0.12', source: '198.18.0.12' });
+        await kernel.sync(['ipv4'], own, ['bgp-path']);
+      }
+      assert.equal(reads, 1, 'path events within the freshness limit reuse the read');
+      assert.equal((await netlink.listRoutes({ family: 'ipv4' })).length, 3);
+      await kernel.sync(['ipv4'], own, ['node']);
+      assert.equal(reads, 2, 'a node change reads again');
+      await kernel.sync(['ipv4'], own, ['resync']);
+      assert.equal(reads, 3, 'a full sync reads again');
+    } finally {
+      unwatch();
+    }
+  });
 });

@@ -8,8 +8,8 @@
  * seconds of CPU for 10k routes. Its BMP Loc-RIB feed sends each best-path
  * change as a BGP UPDATE carrying that path's prefix alone, a few dozen bytes.
  */
-import ipaddr from 'ipaddr.js';
 import type { Family } from '@krouter/sdk';
+import { formatAddressBytes } from './address-bytes.ts';
 
 /** BMP message types (RFC 7854 §4.1). */
 export const BMP_TYPE = { routeMonitoring: 0, statistics: 1, peerDown: 2, peerUp: 3, initiation: 4, termination: 5, routeMirroring: 6 } as const;
@@ -78,31 +78,31 @@ export interface BmpUpdate {
   withdrawn: BmpWithdrawn[];
 }
 
-function address(bytes: Buffer): string {
-  return ipaddr.fromByteArray([...bytes]).toString();
-}
-
-/** NLRI prefixes (length in bits, then the significant bytes) of one family. */
-function readPrefixes(buf: Buffer, family: Family, into: (prefix: string) => void): void {
+/**
+ * NLRI prefixes (length in bits, then the significant bytes) of one family
+ * in buf[start, end), appended to `into`. Offsets rather than subarrays and
+ * no callbacks: this runs per path of a burst, and each Buffer view or
+ * closure made here was garbage (or naming work, under esbuild keepNames).
+ */
+function readPrefixes(buf: Buffer, start: number, end: number, family: Family, into: string[]): void {
   const size = family === 'ipv4' ? 4 : 16;
-  let pos = 0;
-  while (pos < buf.length) {
+  let pos = start;
+  while (pos < end) {
     const bits = buf[pos++]!;
     if (bits > size * 8) throw new BmpDecodeError(`${family} prefix length ${bits}`);
     const n = (bits + 7) >> 3;
-    if (pos + n > buf.length) throw new BmpDecodeError('truncated prefix');
-    const bytes = Buffer.alloc(size);
-    buf.copy(bytes, 0, pos, pos + n);
+    if (pos + n > end) throw new BmpDecodeError('truncated prefix');
+    // Read in place, the missing bytes as zero: no copy per prefix.
+    into.push(`${formatAddressBytes(buf, pos, size, n)}/${bits}`);
     pos += n;
-    into(`${address(bytes)}/${bits}`);
   }
 }
 
-/** The first next hop of an MP_REACH_NLRI: a global IPv6 address (a link-local second one is ignored) or an IPv4 one. */
-function mpNextHop(nh: Buffer): string {
-  if (nh.length === 4 || nh.length === 16) return address(nh);
-  if (nh.length === 32) return address(nh.subarray(0, 16));
-  throw new BmpDecodeError(`next hop of ${nh.length} bytes`);
+/** The first next hop of an MP_REACH_NLRI (buf[start, start+len)): a global IPv6 address (a link-local second one is ignored) or an IPv4 one. */
+function mpNextHop(buf: Buffer, start: number, len: number): string {
+  if (len === 4) return formatAddressBytes(buf, start, 4);
+  if (len === 16 || len === 32) return formatAddressBytes(buf, start, 16);
+  throw new BmpDecodeError(`next hop of ${len} bytes`);
 }
 
 function formatCommunity(v: number): string {
@@ -151,34 +151,41 @@ function readAsPath(value: Buffer, asSize: 2 | 4 | undefined, into: number[]): v
  * address families in MP_REACH/MP_UNREACH are ignored.
  */
 export function readPathAttributes(attrs: Buffer, out: PathAttributes, asSize?: 2 | 4): PathAttributes {
-  let pos = 0;
-  while (pos < attrs.length) {
-    if (pos + 3 > attrs.length) throw new BmpDecodeError('truncated path attribute header');
-    const flags = attrs[pos]!;
-    const type = attrs[pos + 1]!;
+  return readPathAttributesAt(attrs, 0, attrs.length, out, asSize);
+}
+
+/** readPathAttributes of buf[start, end). */
+function readPathAttributesAt(buf: Buffer, start: number, end: number, out: PathAttributes, asSize?: 2 | 4): PathAttributes {
+  let pos = start;
+  while (pos < end) {
+    if (pos + 3 > end) throw new BmpDecodeError('truncated path attribute header');
+    const flags = buf[pos]!;
+    const type = buf[pos + 1]!;
     const extended = (flags & 0x10) !== 0;
-    const len = extended ? attrs.readUInt16BE(pos + 2) : attrs[pos + 2]!;
-    pos += extended ? 4 : 3;
-    const value = attrs.subarray(pos, pos + len);
-    if (value.length !== len) throw new BmpDecodeError(`truncated path attribute ${type}`);
-    pos += len;
-    if (type === ATTR.nextHop && len === 4) out.nextHop = address(value);
-    else if (type === ATTR.asPath) readAsPath(value, asSize, out.asPath);
+    if (extended && pos + 4 > end) throw new BmpDecodeError('truncated path attribute header');
+    const len = extended ? buf.readUInt16BE(pos + 2) : buf[pos + 2]!;
+    const v = pos + (extended ? 4 : 3);
+    if (v + len > end) throw new BmpDecodeError(`truncated path attribute ${type}`);
+    pos = v + len;
+    if (type === ATTR.nextHop && len === 4) out.nextHop = formatAddressBytes(buf, v, 4);
+    else if (type === ATTR.asPath) readAsPath(buf.subarray(v, v + len), asSize, out.asPath);
     else if (type === ATTR.communities) {
-      for (let i = 0; i + 4 <= value.length; i += 4) out.communities.push(formatCommunity(value.readUInt32BE(i)));
+      for (let i = v; i + 4 <= v + len; i += 4) out.communities.push(formatCommunity(buf.readUInt32BE(i)));
     } else if (type === ATTR.mpReach || type === ATTR.mpUnreach) {
-      const family = AFI_FAMILY[value.readUInt16BE(0)];
-      if (!family || value[2] !== SAFI_UNICAST) continue;
+      if (len < 3) throw new BmpDecodeError(`truncated path attribute ${type}`);
+      const family = AFI_FAMILY[buf.readUInt16BE(v)];
+      if (!family || buf[v + 2] !== SAFI_UNICAST) continue;
       const prefixes: string[] = [];
       if (type === ATTR.mpUnreach) {
-        readPrefixes(value.subarray(3), family, (prefix) => prefixes.push(prefix));
+        readPrefixes(buf, v + 3, v + len, family, prefixes);
         out.mpUnreach = { family, prefixes };
         continue;
       }
-      const nhLen = value[3]!;
+      const nhLen = buf[v + 3]!;
+      if (4 + nhLen + 1 > len) throw new BmpDecodeError(`truncated path attribute ${type}`);
       // One reserved byte after the next hop (RFC 4760 §3).
-      readPrefixes(value.subarray(4 + nhLen + 1), family, (prefix) => prefixes.push(prefix));
-      out.mpReach = { family, nextHop: mpNextHop(value.subarray(4, 4 + nhLen)), prefixes };
+      readPrefixes(buf, v + 4 + nhLen + 1, v + len, family, prefixes);
+      out.mpReach = { family, nextHop: mpNextHop(buf, v + 4, nhLen), prefixes };
     }
   }
   return out;
@@ -186,9 +193,9 @@ export function readPathAttributes(attrs: Buffer, out: PathAttributes, asSize?: 
 
 /** One NLRI prefix of a family, as gobgpd serializes a path's (ListPath's nlri_binary). */
 export function readPrefix(buf: Buffer, family: Family): string | undefined {
-  let out: string | undefined;
-  readPrefixes(buf, family, (prefix) => (out ??= prefix));
-  return out;
+  const out: string[] = [];
+  readPrefixes(buf, 0, buf.length, family, out);
+  return out[0];
 }
 
 /**
@@ -200,21 +207,34 @@ export function readPrefix(buf: Buffer, family: Family): string | undefined {
 export function decodeRouteMonitoring(body: Buffer): BmpUpdate {
   if (body.length < BMP_PER_PEER_HEADER + BGP_HEADER) throw new BmpDecodeError('route monitoring message too short');
   const twoByteAs = (body[1]! & 0x20) !== 0;
-  const pdu = body.subarray(BMP_PER_PEER_HEADER);
-  const length = pdu.readUInt16BE(16);
-  if (pdu[18] !== BGP_UPDATE) throw new BmpDecodeError(`BGP message type ${pdu[18]} (want UPDATE)`);
-  if (length > pdu.length || length < BGP_HEADER + 4) throw new BmpDecodeError(`BGP message length ${length}`);
-  const msg = pdu.subarray(BGP_HEADER, length);
+  const pdu = BMP_PER_PEER_HEADER;
+  const length = body.readUInt16BE(pdu + 16);
+  if (body[pdu + 18] !== BGP_UPDATE) throw new BmpDecodeError(`BGP message type ${body[pdu + 18]} (want UPDATE)`);
+  if (length > body.length - pdu || length < BGP_HEADER + 4) throw new BmpDecodeError(`BGP message length ${length}`);
+  const msg = pdu + BGP_HEADER;
+  const msgEnd = pdu + length;
 
   const out: BmpUpdate = { announced: [], withdrawn: [] };
-  const withdrawnLen = msg.readUInt16BE(0);
-  readPrefixes(msg.subarray(2, 2 + withdrawnLen), 'ipv4', (prefix) => out.withdrawn.push({ family: 'ipv4', prefix }));
-  const attrsStart = 2 + withdrawnLen + 2;
-  const attrsLen = msg.readUInt16BE(2 + withdrawnLen);
-  const a = readPathAttributes(msg.subarray(attrsStart, attrsStart + attrsLen), emptyAttributes(), twoByteAs ? 2 : 4);
+  const withdrawnLen = body.readUInt16BE(msg);
+  if (msg + 2 + withdrawnLen + 2 > msgEnd) throw new BmpDecodeError('truncated withdrawn routes');
+  const prefixes: string[] = [];
+  readPrefixes(body, msg + 2, msg + 2 + withdrawnLen, 'ipv4', prefixes);
+  for (const prefix of prefixes) out.withdrawn.push({ family: 'ipv4', prefix });
+  const attrsLen = body.readUInt16BE(msg + 2 + withdrawnLen);
+  const attrsStart = msg + 2 + withdrawnLen + 2;
+  if (attrsStart + attrsLen > msgEnd) throw new BmpDecodeError('truncated path attributes');
+  const a = readPathAttributesAt(body, attrsStart, attrsStart + attrsLen, emptyAttributes(), twoByteAs ? 2 : 4);
   const { asPath, communities } = a;
-  readPrefixes(msg.subarray(attrsStart + attrsLen), 'ipv4', (prefix) => out.announced.push({ family: 'ipv4', prefix, nextHop: a.nextHop, asPath, communities }));
-  for (const prefix of a.mpReach?.prefixes ?? []) out.announced.push({ family: a.mpReach!.family, prefix, nextHop: a.mpReach!.nextHop, asPath, communities });
-  for (const prefix of a.mpUnreach?.prefixes ?? []) out.withdrawn.push({ family: a.mpUnreach!.family, prefix });
+  prefixes.length = 0;
+  readPrefixes(body, attrsStart + attrsLen, msgEnd, 'ipv4', prefixes);
+  for (const prefix of prefixes) out.announced.push({ family: 'ipv4', prefix, nextHop: a.nextHop, asPath, communities });
+  if (a.mpReach) {
+    const { family, nextHop } = a.mpReach;
+    for (const prefix of a.mpReach.prefixes) out.announced.push({ family, prefix, nextHop, asPath, communities });
+  }
+  if (a.mpUnreach) {
+    const { family } = a.mpUnreach;
+    for (const prefix of a.mpUnreach.prefixes) out.withdrawn.push({ family, prefix });
+  }
   return out;
 }

@@ -201,8 +201,13 @@ function mtuPart(mtu: number | undefined, name: string): string[] {
 }
 
 /** Renders one op; throws OpValidationError naming the object when the op is malformed. */
+/** A line for the main ip process. A module function, not a closure per op: see renderOp. */
+function main(line: string, fatalOnError = false): RenderedOp {
+  return { line, channel: 'main', fatalOnError };
+}
+
+/** Renders one op (called per route of a large batch: no closures created per call). */
 export function renderOp(op: NetlinkOp): RenderedOp {
-  const main = (line: string, fatalOnError = false): RenderedOp => ({ line, channel: 'main', fatalOnError });
   switch (op?.op) {
     case 'route.replace':
       return main(renderRoute('replace', op.route));

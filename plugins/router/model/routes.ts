@@ -64,17 +64,16 @@ export function routeJudge(ctx: RouteContext): (r: BgpRoute) => RouteVerdict | u
   return (r) => {
     if (!r.best || r.withdrawal || r.source === undefined) return undefined;
     const prefix = parseCidr(r.prefix, undefined, { allowHostBits: true });
-    const skip = (reason: SkipReason): RouteVerdict => ({ skip: { prefix: prefix.text, nextHop: r.nextHop, reason } });
-    if (!ctx.families.includes(prefix.family)) return skip('family not enabled');
+    if (!ctx.families.includes(prefix.family)) return skipped(prefix, r, 'family not enabled');
     const refusedBecause = refusal(refused, prefix);
-    if (refusedBecause) return skip(refusedBecause);
-    if (own.has(prefix.text)) return skip('own prefix');
-    if (local.has(r.nextHop)) return skip('own next hop');
+    if (refusedBecause) return skipped(prefix, r, refusedBecause);
+    if (own.has(prefix.text)) return skipped(prefix, r, 'own prefix');
+    if (local.has(r.nextHop)) return skipped(prefix, r, 'own next hop');
     // The next hop's own family decides reachability: an IPv4 prefix may come
     // with an IPv6 next hop over an IPv6-only underlay.
     const viaFamily = nextHopFamily(r.nextHop);
-    if (!viaFamily || !nextHopMayCarry(viaFamily, prefix.family)) return skip('next hop not directly reachable');
-    if (!directlyReachable(viaFamily, r.nextHop)) return skip('next hop not directly reachable');
+    if (!viaFamily || !nextHopMayCarry(viaFamily, prefix.family)) return skipped(prefix, r, 'next hop not directly reachable');
+    if (!directlyReachable(viaFamily, r.nextHop)) return skipped(prefix, r, 'next hop not directly reachable');
     return {
       route: {
         dst: prefix.text,
@@ -84,6 +83,11 @@ export function routeJudge(ctx: RouteContext): (r: BgpRoute) => RouteVerdict | u
       },
     };
   };
+}
+
+/** A skip verdict (a module function: the judge runs per route, and the bundle names every closure it creates). */
+function skipped(prefix: Cidr, r: BgpRoute, reason: SkipReason): RouteVerdict {
+  return { skip: { prefix: prefix.text, nextHop: r.nextHop, reason } };
 }
 
 /** Kernel routes for the best paths learned from peers (see routeJudge for the import policy). */
