@@ -352,7 +352,14 @@ export function renderPartial(changes: Iterable<FragmentChange>): string {
   for (const { old, new: next } of changes) {
     const o = old ?? emptyFragment();
     const n = next ?? emptyFragment();
-    for (const [name, decl] of n.sets) if (o.sets.get(name) !== decl) addSets.push(`add set ${T} ${name} { ${decl} }`);
+    // nft resolves a set that a rule of the script names from the script alone once the script adds
+    // a set (it then does not read the kernel's sets): a rewritten chain naming an affinity set that
+    // already exists failed with "No such file or directory" whenever an endpoint joined a ClientIP
+    // service, and the full sync that followed forgot every client's affinity. So when a service's
+    // chains are rewritten, its existing sets are declared again too (`add set` of an existing set
+    // is a no-op that keeps its elements).
+    const rewritesChains = [...n.chains].some(([name, rules]) => !sameRules(o.chains.get(name), rules));
+    for (const [name, decl] of n.sets) if (o.sets.get(name) !== decl || rewritesChains) addSets.push(`add set ${T} ${name} { ${decl} }`);
     for (const [name, rules] of n.chains) {
       const before = o.chains.get(name);
       if (sameRules(before, rules)) continue;

@@ -326,6 +326,29 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
       assert.deepEqual(Object.keys(answered(await probe(lab!, 'client', NET[f].web, 80, 'tcp', 24))).sort(), ['ep1', 'ep2']);
     });
 
+    it('ClientIP affinity: an endpoint leaving and joining again (partial syncs) keeps placed clients where they were', async () => {
+      const placed = new Map<Family, 'ep1' | 'ep2'>();
+      for (const f of families) {
+        const first = Object.keys(answered(await probe(lab!, 'client', NET[f].sticky, 80, 'tcp', 8)));
+        assert.equal(first.length, 1, `${f}: ${first}`);
+        placed.set(f, first[0] as 'ep1' | 'ep2');
+      }
+      const stickySlices = (which: (f: Family) => Array<'ep1' | 'ep2'>) =>
+        families.map((f) =>
+          makeSlice('ns', 'sticky', `sticky-${f}`, f === 'ipv4' ? 'IPv4' : 'IPv6', which(f).map((e): EndpointSpec => ({ ip: NET[f][e], ...(e === 'ep2' ? { node: 'n2' } : {}) }))),
+        );
+      // The endpoint nobody was placed on leaves, then joins again: the second sync adds its affinity set
+      // while the rewritten service chain names the placed endpoint's existing one.
+      for (const which of [(f: Family) => [placed.get(f)!], () => ['ep1', 'ep2'] as Array<'ep1' | 'ep2'>]) {
+        for (const s of stickySlices(which)) informers.endpointSlices.update(s);
+        agent.markDirty('ns/sticky');
+        assert.equal(await agent.sync(['endpointslice']), 'partial');
+      }
+      for (const f of families) {
+        assert.deepEqual(answered(await probe(lab!, 'client', NET[f].sticky, 80, 'tcp', 8)), { [placed.get(f)!]: 8 }, `${f}: the placed client stays`);
+      }
+    });
+
     it('no endpoints left: the ClusterIP refuses; cleanup leaves no table', async () => {
       const f = families.at(-1)!;
       for (const s of slices([])) informers.endpointSlices.update(s);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { cniEnv, parseConflist, pluginStdin, resultIPs, type Conflist } from '../lab/kubelet/cni.ts';
-import { containerEnv, imageKind, isSidecar, krouterArgv, longRunningContainers, podPorts, podServerArgs, portMappings, runningStatus } from '../lab/kubelet/pod.ts';
+import { containerEnv, expandVars, imageKind, isSidecar, krouterArgv, longRunningContainers, podPorts, podServerArgs, portMappings, runningStatus } from '../lab/kubelet/pod.ts';
 
 const list: Conflist = {
   cniVersion: '1.0.0',
@@ -83,6 +83,16 @@ describe('lab kubelet: pods', () => {
     assert.deepEqual([s.containerStatuses[0].restartCount, s.containerStatuses[0].state.running.startedAt], [2, 't1']);
     const v6 = runningStatus({ ips: { ipv6: 'fd00:19::5' }, hostIPs: { ipv6: 'fd00:18::b' }, startTime: 't0', containers: [c(true), c(false)] }) as Record<string, any>;
     assert.deepEqual([v6.podIP, v6.podIPs.length, v6.conditions.find((x: any) => x.type === 'Ready').status], ['fd00:19::5', 1, 'False']);
+  });
+
+  it('expands $(NAME) in env values and args as a kubelet does: known names, $$ as $, unknown ones left as written', () => {
+    assert.equal(expandVars('--addr=$(HOST_IP),$(POD_IPS) $$(HOME) $(NOPE)', { HOST_IP: '198.18.0.11', POD_IPS: '198.19.0.5,fd00:19::5' }), '--addr=198.18.0.11,198.19.0.5,fd00:19::5 $(HOME) $(NOPE)');
+    const env = containerEnv(
+      { name: 'c', env: [{ name: 'A', value: 'x' }, { name: 'B', value: '$(A)-y' }, { name: 'IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } }] },
+      { metadata: { name: 'p' }, status: { podIPs: [{ ip: '198.19.0.5' }, { ip: 'fd00:19::5' }] } },
+      undefined,
+    );
+    assert.deepEqual([env.B, env.IPS], ['x-y', '198.19.0.5,fd00:19::5']);
   });
 
   it('sidecars (restartable init containers) run beside the containers, are reported as init container statuses and count for Ready', () => {

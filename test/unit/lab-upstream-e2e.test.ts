@@ -61,24 +61,13 @@ describe('lab upstream-e2e: report', () => {
 
   it('gives each spec in the focus its outcome, and leaves out the rest', () => {
     const s = summarize(report, focus.focus, focus.skips);
-    assert.deepEqual(s.counts, { passed: 1, failed: 1, 'known failure': 0, 'skipped by the lab': 3, 'skipped by the spec': 1 });
+    assert.deepEqual(s.counts, { passed: 1, failed: 1, 'skipped by the lab': 3, 'skipped by the spec': 1 });
     assert.equal(s.results.length, 6);
     const failed = s.results.find((r) => r.outcome === 'failed')!;
     assert.equal(failed.detail, 'connection timed out');
     assert.equal(failed.seconds, 2.5);
     assert.equal(s.results.find((r) => r.outcome === 'skipped by the spec')!.detail, 'Only supported for providers [gce]');
     assert.equal(s.suiteFailure, undefined);
-  });
-
-  it('a listed known failure is counted apart from the failures, with its reason; a pass of it is a pass', () => {
-    const dual = runPlan('dual', { sets: ['dualstack'] });
-    const s = summarize(report, dual.focus, dual.skips);
-    const known = s.results.find((r) => r.outcome === 'known failure')!;
-    assert.match(known.text, /session affinity: udp/);
-    assert.match(known.detail!, /^two endpoints \(known: ClientIP affinity over UDP/);
-    assert.equal(s.counts.failed, 0);
-    const passing = JSON.stringify([{ SpecReports: [spec(['[sig-network] [Feature:IPv6DualStack] Granular Checks: Services Secondary IP Family'], 'should function for client IP based session affinity: udp', 'passed')] }]);
-    assert.equal(summarize(passing, dual.focus, dual.skips).counts.passed, 1);
   });
 
   it('reports a failed suite node, which voids the run', () => {
@@ -90,7 +79,7 @@ describe('lab upstream-e2e: report', () => {
 
   it('prints the counts and every failure and skip with its reason', () => {
     const lines = summaryLines(summarize(report, focus.focus, focus.skips), 'upstream e2e (ipv4)').join('\n');
-    assert.match(lines, /upstream e2e \(ipv4\): 1 passed, 1 failed, 0 known failures, 4 skipped \(3 by the lab, 1 by the spec itself\)/);
+    assert.match(lines, /upstream e2e \(ipv4\): 1 passed, 1 failed, 4 skipped \(3 by the lab, 1 by the spec itself\)/);
     assert.match(lines, /should be rejected when no endpoints exist\n\s+connection timed out/);
     assert.match(lines, /SCTP service with pod and endpoints\n\s+this kernel has no SCTP/);
   });

@@ -257,6 +257,19 @@ describe('service-proxy render: partial sync', () => {
     assert.deepEqual(back.slice(-2), [`flush chain ${T} ep-ipv4-ns/web/tcp/http/198.18.16.10/8080`, `delete chain ${T} ep-ipv4-ns/web/tcp/http/198.18.16.10/8080`]);
   });
 
+  it('ClientIP affinity, an endpoint joins: the existing affinity set is declared again beside the new one, before the chain naming both', () => {
+    const sticky = web({ clusterIPs: ['198.18.128.10'], sessionAffinity: { timeoutSeconds: 60 } });
+    const one = t.frag(t.state(sticky, [eps4([{ ip: '198.18.16.5' }])]));
+    const both = t.frag(t.state(sticky, [eps4([{ ip: '198.18.16.5' }, { ip: '198.18.16.6' }])]));
+    const lines = renderPartial([{ old: one, new: both }]).trim().split('\n');
+    const declared = (ip: string) => lines.findIndex((l) => l.startsWith(`add set ${T} aff-ipv4-ns/web/tcp/http/${ip}/8080 {`));
+    const chain = lines.indexOf(`add chain ${T} svc-ipv4-ns/web/tcp/http {`);
+    assert.ok(declared('198.18.16.6') >= 0, 'the new endpoint\'s set');
+    assert.ok(declared('198.18.16.5') >= 0, 'the existing set, which the rewritten chain names');
+    assert.ok(declared('198.18.16.5') < chain && declared('198.18.16.6') < chain, lines.join('\n'));
+    assert.equal(renderPartial([{ old: both, new: both }]), '', 'nothing rewritten: nothing declared');
+  });
+
   it('last endpoint gone: the element moves to the no-endpoint map and every chain goes; new service, deleted service', () => {
     const none = t.frag(t.state(svc));
     const lines = renderPartial([{ old: two, new: none }]).trim().split('\n');
@@ -289,7 +302,8 @@ describe('service-proxy render: partial sync', () => {
     const lines = renderPartial([{ old: a, new: b }]).trim().split('\n');
     assert.equal(lines.at(-1), `delete set ${T} aff-ipv4-ns/web/tcp/http/198.18.17.5/8080`);
     const added = renderPartial([{ old: b, new: a }]).trim().split('\n');
-    assert.equal(added[0], `add set ${T} aff-ipv4-ns/web/tcp/http/198.18.17.5/8080 { type ipv4_addr; flags dynamic,timeout; }`);
+    const set = added.indexOf(`add set ${T} aff-ipv4-ns/web/tcp/http/198.18.17.5/8080 { type ipv4_addr; flags dynamic,timeout; }`);
+    assert.ok(set >= 0 && set < added.findIndex((l) => l.startsWith('add chain')), added.join('\n'));
   });
 });
 

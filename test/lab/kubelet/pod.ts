@@ -39,7 +39,7 @@ export interface PodSpecLike {
     initContainers?: ContainerLike[];
     volumes?: Array<Record<string, any> & { name: string }>;
   };
-  status?: { podIP?: string; hostIP?: string; startTime?: string };
+  status?: { podIP?: string; podIPs?: Array<{ ip: string }>; hostIP?: string; hostIPs?: Array<{ ip: string }>; startTime?: string };
 }
 
 /**
@@ -97,10 +97,23 @@ export function containerEnv(c: ContainerLike, pod: PodSpecLike, kubernetesServi
     env.KUBERNETES_SERVICE_PORT_HTTPS = String(kubernetesService.port);
   }
   for (const e of c.env ?? []) {
-    if (e.value !== undefined) env[e.name] = e.value;
+    // A value may name variables defined before it, as `$(NAME)`.
+    if (e.value !== undefined) env[e.name] = expandVars(e.value, env);
     else if (e.valueFrom?.fieldRef) env[e.name] = fieldValue(pod, e.valueFrom.fieldRef.fieldPath) ?? '';
   }
   return env;
+}
+
+/**
+ * Kubernetes' variable references in a container's command, args and env
+ * values: `$(NAME)` becomes NAME's value when the environment has it and
+ * stays as written when not; `$$` is a literal `$`.
+ */
+export function expandVars(text: string, env: Readonly<Record<string, string>>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name: string | undefined) => {
+    if (name === undefined) return '$';
+    return Object.hasOwn(env, name) ? env[name]! : whole;
+  });
 }
 
 /** The downward API fields a pod's env and volumes may read. */
@@ -120,6 +133,10 @@ export function fieldValue(pod: PodSpecLike, fieldPath: string): string | undefi
       return pod.status?.podIP;
     case 'status.hostIP':
       return pod.status?.hostIP;
+    case 'status.podIPs':
+      return pod.status?.podIPs?.map((p) => p.ip).join(',');
+    case 'status.hostIPs':
+      return pod.status?.hostIPs?.map((p) => p.ip).join(',');
     default:
       return undefined;
   }

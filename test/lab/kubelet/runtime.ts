@@ -24,7 +24,7 @@ import { capabilityArgv } from './capabilities.ts';
 import { cniAdd, cniDel, resultIPs, type Conflist } from './cni.ts';
 import { ensureMountTarget, nodeExecArgv, type Mount } from './container.ts';
 import { agnhostMount } from '../agnhost/launcher.ts';
-import { agnhostArgv, containerEnv, gracePeriodSeconds, imageKind, isSidecar, krouterArgv, longRunningContainers, podServerArgs, portMappings, type ContainerLike, type PodSpecLike } from './pod.ts';
+import { agnhostArgv, containerEnv, expandVars, gracePeriodSeconds, imageKind, isSidecar, krouterArgv, longRunningContainers, podServerArgs, portMappings, type ContainerLike, type PodSpecLike } from './pod.ts';
 import { containerMounts, prepareVolumes } from './volumes.ts';
 
 const POD_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'pod-server.mjs');
@@ -166,7 +166,10 @@ export class RunningPod {
       record.ips = resultIPs(record.cniResult);
       this.save();
     }
-    this.pod = { ...pod, status: { ...pod.status, podIP: Object.values(record.ips ?? {})[0], hostIP: Object.values(rt.underlay)[0] } };
+    const familyOrder = (m: FamilyMap<string> | undefined) => (['ipv4', 'ipv6'] as const).map((f) => m?.[f]).filter((ip): ip is string => !!ip);
+    const podIPs = familyOrder(record.ips);
+    const hostIPs = familyOrder(rt.underlay);
+    this.pod = { ...pod, status: { ...pod.status, podIP: podIPs[0], podIPs: podIPs.map((ip) => ({ ip })), hostIP: hostIPs[0], hostIPs: hostIPs.map((ip) => ({ ip })) } };
 
     const needsVolumes = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => imageKind(c.image) !== 'pod-server');
     const volumes = needsVolumes ? await prepareVolumes({ client: rt.client, pod: this.pod, podDir: this.podDir(), nodeRoot: rt.nodeRoot }) : new Map();
@@ -204,15 +207,17 @@ export class RunningPod {
     if (imageKind(c.image) === 'pod-server') {
       return ['ip', 'netns', 'exec', this.netns(), process.execPath, POD_SERVER, '--name', this.record.name, '--control', this.record.socket, ...podServerArgs(this.pod)];
     }
-    return this.inContainer(c, volumes, imageKind(c.image) === 'agnhost' ? agnhostArgv(c) : krouterArgv(c, this.rt.spec.krouterBin));
+    return this.inContainer(c, volumes, imageKind(c.image) === 'agnhost' ? agnhostArgv(c) : krouterArgv(c, this.rt.spec.krouterBin), { expandVars: true });
   }
 
   /**
    * `argv` as a process of container `c`: in the pod's namespace, with the
    * container's mounts (and the lab's agnhost at /agnhost for the agnhost
-   * image), environment and capabilities.
+   * image), environment and capabilities. `expandVars`: the container's own
+   * command and args, whose `$(NAME)` references the kubelet expands (an
+   * exec'd command is run as given).
    */
-  private async inContainer(c: ContainerLike, volumes: Map<string, { path: string; file: boolean }>, argv: string[]): Promise<string[]> {
+  private async inContainer(c: ContainerLike, volumes: Map<string, { path: string; file: boolean }>, argv: string[], opts: { expandVars?: boolean } = {}): Promise<string[]> {
     const mounts = containerMounts(c, volumes);
     if (imageKind(c.image) === 'agnhost') mounts.push({ ...agnhostMount(this.rt.spec.stateDir), file: true });
     const resolvConf = this.resolvConf();
@@ -220,7 +225,7 @@ export class RunningPod {
     for (const m of mounts) ensureMountTarget(this.rt.spec.stateDir, m.target, m.file ? 'file' : 'dir');
     const env = { HOSTNAME: this.record.hostNetwork ? this.rt.node : this.record.name, ...containerEnv(c, this.pod, await this.rt.kubernetesService()) };
     // The mounts above need the kubelet's privileges; the container's command runs with its securityContext's capabilities only.
-    return nodeExecArgv(this.netns(), mounts, [...capabilityArgv(c.securityContext), ...argv], env);
+    return nodeExecArgv(this.netns(), mounts, [...capabilityArgv(c.securityContext), ...(opts.expandVars ? argv.map((a) => expandVars(a, env)) : argv)], env);
   }
 
   /** The command line of `kubectl exec` in container `name`, or undefined when the pod has no such running container. */

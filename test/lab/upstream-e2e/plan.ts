@@ -36,23 +36,6 @@ export const LAB_SKIPS: readonly LabSkip[] = [
   { pattern: String.raw`\[Feature:IPv6DualStack\]`, reason: 'dual-stack specs: the lab runs them in the dual mode', modes: ['ipv4', 'ipv6'] },
 ];
 
-/**
- * Specs krouter is known to fail, each with what is wrong: they run and are
- * reported as known failures (a pass counts as a pass), so the suite guards
- * everything else while these stay listed until fixed.
- */
-export const KNOWN_FAILURES: readonly LabSkip[] = [
-  {
-    pattern: String.raw`Secondary IP Family .*should function for client IP based session affinity: udp`,
-    reason: 'ClientIP affinity over UDP on the secondary family: the first datagram reached one endpoint, the following ones another (not yet explained)',
-  },
-];
-
-/** The known failure a spec matches, if any. */
-export function knownFailureOf(specText: string): LabSkip | undefined {
-  return KNOWN_FAILURES.find((k) => new RegExp(k.pattern).test(specText));
-}
-
 export interface RunPlan {
   /** The `--ginkgo.focus` regex. */
   focus: string;

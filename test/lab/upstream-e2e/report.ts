@@ -2,7 +2,7 @@
  * Reading ginkgo's JSON report (`--ginkgo.json-report`) of an e2e.test run:
  * each spec of the chosen set with its outcome, and the counts. Pure.
  */
-import { knownFailureOf, labSkipOf, type LabSkip } from './plan.ts';
+import { labSkipOf, type LabSkip } from './plan.ts';
 
 /** The parts of ginkgo's types.SpecReport that are read here. */
 interface GinkgoSpecReport {
@@ -18,7 +18,7 @@ interface GinkgoReport {
   SpecReports?: GinkgoSpecReport[] | null;
 }
 
-export type Outcome = 'passed' | 'failed' | 'known failure' | 'skipped by the lab' | 'skipped by the spec';
+export type Outcome = 'passed' | 'failed' | 'skipped by the lab' | 'skipped by the spec';
 
 export interface SpecResult {
   text: string;
@@ -70,15 +70,11 @@ export function summarize(reportJson: string, focus: string, skips: readonly Lab
       if (labSkip) results.push({ text, outcome: 'skipped by the lab', detail: labSkip.reason, seconds });
       else if (r.State === 'passed') results.push({ text, outcome: 'passed', seconds });
       else if (r.State === 'skipped') results.push({ text, outcome: 'skipped by the spec', detail: firstLine(r.Failure?.Message), seconds });
-      else {
-        const known = knownFailureOf(text);
-        const detail = firstLine(r.Failure?.Message) ?? r.State;
-        results.push({ text, outcome: known ? 'known failure' : 'failed', detail: known ? `${detail} (known: ${known.reason})` : detail, seconds });
-      }
+      else results.push({ text, outcome: 'failed', detail: firstLine(r.Failure?.Message) ?? r.State, seconds });
     }
   }
   results.sort((a, b) => a.text.localeCompare(b.text));
-  const counts: Record<Outcome, number> = { passed: 0, failed: 0, 'known failure': 0, 'skipped by the lab': 0, 'skipped by the spec': 0 };
+  const counts: Record<Outcome, number> = { passed: 0, failed: 0, 'skipped by the lab': 0, 'skipped by the spec': 0 };
   for (const r of results) counts[r.outcome]++;
   return { results, counts, ...(suiteFailure ? { suiteFailure } : {}) };
 }
@@ -94,12 +90,9 @@ export function summaryLines(s: Summary, title: string): string[] {
   };
   if (s.suiteFailure) lines.push(`SUITE FAILED: ${s.suiteFailure}`);
   section('failed');
-  section('known failure');
   section('skipped by the spec');
   section('skipped by the lab');
   const c = s.counts;
-  lines.push(
-    `${title}: ${c.passed} passed, ${c.failed} failed, ${c['known failure']} known failures, ${c['skipped by the lab'] + c['skipped by the spec']} skipped (${c['skipped by the lab']} by the lab, ${c['skipped by the spec']} by the spec itself)`,
-  );
+  lines.push(`${title}: ${c.passed} passed, ${c.failed} failed, ${c['skipped by the lab'] + c['skipped by the spec']} skipped (${c['skipped by the lab']} by the lab, ${c['skipped by the spec']} by the spec itself)`);
   return lines;
 }
