@@ -139,7 +139,7 @@ describe('lab lifecycle (e2e)', function () {
     assert.deepEqual(fp.netns.sort(), ['krlab-node-1', 'krlab-node-2', 'krlab-router']);
     assert.ok(fp.links.includes('krlab0'), `links: ${fp.links.join(', ')}`);
     const pids = recordedPids(stateDir);
-    assert.equal(pids.length, 7, 'etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the kubelets, two agents');
+    assert.equal(pids.length, 8, 'etcd, kube-apiserver, kube-controller-manager, kube-scheduler, coredns, the kubelets, two agents');
     assert.deepEqual(pids.filter((p) => !alive(p)), []);
 
     const nodes = lab(stateDir, ['kubectl', 'get', 'nodes', '-o', 'name']);
