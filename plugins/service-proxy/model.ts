@@ -43,6 +43,7 @@ export type ProblemReason =
   | 'InvalidEndpoint'
   | 'InvalidAnnotation'
   | 'UnsupportedAnnotation'
+  | 'UnknownAnnotation'
   /** Another service already has this address, protocol and port. */
   | 'AddressConflict';
 
@@ -316,7 +317,7 @@ export function buildService(svc: V1Service, slices: readonly V1EndpointSlice[],
 
   const annotations = readServiceAnnotations(svc.metadata?.annotations);
   for (const w of annotations.warnings) {
-    problem(`metadata.annotations[${w.annotation}]`, w.annotation.endsWith('.dsr') || w.annotation.endsWith('.scheduler') ? 'UnsupportedAnnotation' : 'InvalidAnnotation', w.message);
+    problem(`metadata.annotations[${w.annotation}]`, w.reason, w.message);
   }
 
   // Addresses per family.

@@ -288,6 +288,26 @@ describe('service-proxy model: endpoints and policies', () => {
     assert.equal(readServiceAnnotations({ 'kube-router.io/service.scheduler': 'rr' }).warnings.length, 0);
   });
 
+  it('an unknown kube-router.io/service.* key is one UnknownAnnotation problem naming it; the router\'s keys and other prefixes are not', () => {
+    const w = readServiceAnnotations({
+      'kube-router.io/service.hairpn': 'true',
+      'kube-router.io/service.schedflags': 'flag-1',
+      'kube-router.io/service.advertise.clusterip': 'true',
+      'kube-router.io/service.advertise.externalip': 'false',
+      'kube-router.io/service.advertise.loadbalancerip': 'true',
+      'kube-router.io/node.asn': '65000',
+      'example.com/service.hairpn': 'x',
+    }).warnings;
+    assert.deepEqual(
+      w.map((x) => `${x.reason} ${x.annotation}`).sort(),
+      ['UnknownAnnotation kube-router.io/service.hairpn', 'UnsupportedAnnotation kube-router.io/service.schedflags'],
+    );
+    assert.match(w.find((x) => x.reason === 'UnknownAnnotation')!.message, /known: .*kube-router\.io\/service\.hairpin,/);
+    const s = buildService(svc({ annotations: { 'kube-router.io/service.hairpn': 'true' } }), [makeSlice('ns', 'web', 'a', 'IPv4', [{ ip: '198.18.16.5' }])], ctxOf());
+    assert.deepEqual(s!.problems.map((p) => `${p.reason} ${p.field}`), ['UnknownAnnotation metadata.annotations[kube-router.io/service.hairpn]']);
+    assert.equal(port(s, 'ipv4').clusterEndpoints.length, 1);
+  });
+
   it('healthCheckNodePort of an externalTrafficPolicy: Local LoadBalancer counts this node\'s ready endpoints', () => {
     const slice = makeSlice('ns', 'web', 'a', 'IPv4', [{ ip: '198.18.16.5' }, { ip: '198.18.16.6' }, { ip: '198.18.17.5', node: 'n2' }]);
     const lb = (p: Record<string, unknown>) => svc({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000, ...p });
