@@ -4,6 +4,7 @@ import { readNodeBgpSettings } from './annotations.ts';
 import type { RouterConfig } from './config.ts';
 import { desiredBgp, type BgpModel } from './model/bgp.ts';
 import type { ClusterNode } from './model/cluster.ts';
+import { ProblemLog } from './problem-log.ts';
 
 export interface RouterDeps {
   families: AddressFamilies;
@@ -29,7 +30,7 @@ export interface SyncReport {
 export class RouterSync {
   /** Our own Node object disappeared after we had started: originate nothing until it is back. */
   private ownNodeGone = false;
-  private readonly reportedErrors = new Set<string>();
+  private readonly problems: ProblemLog;
   private waitingLogged = false;
   /** The last desired state built from our own Node object (kept, without paths, while it is gone). */
   private lastDesired?: BgpModel['desired'];
@@ -45,8 +46,10 @@ export class RouterSync {
     private readonly deps: RouterDeps,
     private readonly logger: Logger,
     /** An error line and the Node it is about (this node unless the line names another node's annotation). */
-    private readonly onError: (message: string, node: string) => void,
-  ) {}
+    onError: (message: string, node: string) => void,
+  ) {
+    this.problems = new ProblemLog(onError);
+  }
 
   private clusterNodes(): ClusterNode[] {
     return this.deps.informers.nodes.list().map((node) => {
@@ -69,15 +72,14 @@ export class RouterSync {
     }
   }
 
-  /** Logs an error once per distinct message (a resync does not repeat it); `node`: the Node it is about, this one by default. */
+  /** Logs an error once while it lasts (a resync does not repeat it); `node`: the Node it is about, this one by default. */
   report(message: string, node: string = this.deps.families.nodeName): void {
-    if (this.reportedErrors.has(message)) return;
-    this.reportedErrors.add(message);
-    this.onError(message, node);
+    this.problems.report(message, node);
   }
 
   async sync(): Promise<SyncReport> {
     const { families: af, bgp, informers } = this.deps;
+    this.problems.beginRound();
     const nodes = this.clusterNodes();
     const local = nodes.find((n) => n.name === af.nodeName);
     if (!local) {
@@ -121,6 +123,7 @@ export class RouterSync {
     const errors = [...model.errors, ...rejectedLines];
     for (const p of model.problems) this.report(p.message, p.node);
     for (const e of rejectedLines) this.report(e);
+    this.problems.endRound();
     this.last = {
       global: desired.global,
       peers: desired.peers.filter((p) => !rejected.has(`peer ${p.address}`)),
