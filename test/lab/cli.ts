@@ -217,6 +217,28 @@ async function cmdUpstreamE2e(opts: { focus?: string; sets?: string; reportDir?:
   return result.summary.counts.failed === 0 && !result.summary.suiteFailure && result.summary.results.length > 0;
 }
 
+/** `MODE=REPORT.json ...` -> the Markdown table of every spec's outcome per mode. */
+async function cmdUpstreamE2eTable(runs: string[]): Promise<boolean> {
+  const { summarize } = await import('./upstream-e2e/report.ts');
+  const { runPlan } = await import('./upstream-e2e/plan.ts');
+  const { resultsTable } = await import('./upstream-e2e/table.ts');
+  const modeRuns = runs.map((arg) => {
+    const m = /^(ipv4|ipv6|dual)=(.+)$/.exec(arg);
+    if (!m) throw new UsageError(`${JSON.stringify(arg)}: expected MODE=REPORT.json (MODE: ipv4, ipv6 or dual)`);
+    const mode = m[1] as LabFamily;
+    let json: string;
+    try {
+      json = readFileSync(m[2]!, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${m[2]}: ${(e as Error).message}`);
+    }
+    const plan = runPlan(mode);
+    return { mode, summary: summarize(json, plan.focus, plan.skips) };
+  });
+  say(resultsTable(modeRuns));
+  return true;
+}
+
 async function cmdDemo(): Promise<boolean> {
   const stateDir = defaultStateDir();
   if (loadLabState(stateDir) || existsSync(statePaths.marker(stateDir))) {
@@ -397,6 +419,14 @@ export function buildProgram(): Command {
     .option('--quiet', "do not echo ginkgo's progress")
     .action(async (opts: { focus?: string; sets?: string; reportDir?: string; procs?: number; quiet?: boolean }) => {
       process.exitCode = (await cmdUpstreamE2e(opts)) ? 0 : 1;
+    });
+
+  program
+    .command('upstream-e2e-table')
+    .description("print one Markdown table of upstream e2e results per spec and mode, from the JSON reports of upstream-e2e runs")
+    .argument('<runs...>', 'MODE=REPORT.json, one per run (MODE: ipv4, ipv6, dual)')
+    .action(async (runs: string[]) => {
+      process.exitCode = (await cmdUpstreamE2eTable(runs)) ? 0 : 1;
     });
 
   program

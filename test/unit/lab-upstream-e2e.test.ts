@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { LAB_SKIPS, labSkipOf, runPlan, SPEC_SETS } from '../lab/upstream-e2e/plan.ts';
 import { specText, summarize, summaryLines } from '../lab/upstream-e2e/report.ts';
+import { resultsTable } from '../lab/upstream-e2e/table.ts';
 
 const spec = (containers: string[], leaf: string, state: string, extra: Record<string, unknown> = {}) => ({
   ContainerHierarchyTexts: containers,
@@ -86,5 +87,31 @@ describe('lab upstream-e2e: report', () => {
 
   it('joins container and spec texts as ginkgo focuses on them', () => {
     assert.equal(specText({ ContainerHierarchyTexts: ['[sig-network] Netpol', 'NetworkPolicy'], LeafNodeText: 'x' }), '[sig-network] Netpol NetworkPolicy x');
+  });
+});
+
+describe('lab upstream-e2e: results table', () => {
+  const summaryOf = (mode: 'ipv4' | 'dual', specs: object[]) => summarize(JSON.stringify([{ SpecReports: specs }]), runPlan(mode).focus, runPlan(mode).skips);
+
+  it('one row per spec, one column per mode, outcomes and totals; a spec a mode did not run says so', () => {
+    const dual = summaryOf('dual', [
+      spec(['[sig-network] Services'], 'should serve a basic endpoint from pods [Conformance]', 'passed'),
+      spec(['[sig-network] [Feature:IPv6DualStack]'], 'should create service with ipv6 cluster ip', 'failed', { Failure: { Message: 'boom' } }),
+    ]);
+    const ipv4 = summaryOf('ipv4', [
+      spec(['[sig-network] Services'], 'should serve a basic endpoint from pods [Conformance]', 'passed'),
+      spec(['[sig-network] [Feature:IPv6DualStack]'], 'should create service with ipv6 cluster ip', 'skipped'),
+    ]);
+    const table = resultsTable([
+      { mode: 'ipv4', summary: ipv4 },
+      { mode: 'dual', summary: dual },
+    ]).split('\n');
+    assert.equal(table[0], '| set | spec | ipv4 | dual |');
+    assert.ok(table.includes('| IPv6DualStack | should create service with ipv6 cluster ip | skip (lab) | **FAIL** |'), table.join('\n'));
+    assert.ok(table.includes('| Services | should serve a basic endpoint from pods [Conformance] | pass | pass |'));
+    assert.ok(table.includes('| passed | 1 | 1 |'));
+    assert.ok(table.includes('| failed | 0 | 1 |'));
+    const only = resultsTable([{ mode: 'dual', summary: dual }, { mode: 'ipv4', summary: summaryOf('ipv4', []) }]);
+    assert.match(only, /\| Services \| should serve a basic endpoint from pods \[Conformance\] \| pass \| not run \|/);
   });
 });
