@@ -23,6 +23,7 @@ import type { ServiceProxyConfig } from './config.ts';
 import { planConntrack, runConntrackDeletions } from './conntrack.ts';
 import { HealthCheckServers, type HealthCheckTarget } from './health-server.ts';
 import {
+  SERVICE_NAME_LABEL,
   ZONE_LABEL,
   buildContext,
   buildGlobals,
@@ -200,17 +201,14 @@ export class ServiceProxyAgent {
     const { informers } = this.deps;
     const changes: Array<FragmentChange & { key: string; state: ServiceState | undefined; before: ServiceState | undefined }> = [];
     const retry = new Set<string>();
-    // The changed services' slices, grouped once per namespace: listing a namespace per service
-    // made a burst of N new services in one namespace cost N x (its slices).
+    // The changed services' slices through the informer's label index: the cost is in their slices,
+    // not in their namespaces' (listing the namespace made one change among 30,000 services in one
+    // namespace cost ~35 ms of JavaScript).
     const slicesOf = new Map<string, V1EndpointSlice[]>();
-    for (const namespace of new Set([...keys].map((key) => key.slice(0, key.indexOf('/'))))) {
-      for (const slice of informers.endpointSlices.listNamespace(namespace)) {
-        const key = sliceServiceKey(slice);
-        if (key === undefined || !keys.has(key)) continue;
-        const list = slicesOf.get(key);
-        if (list) list.push(slice);
-        else slicesOf.set(key, [slice]);
-      }
+    for (const key of keys) {
+      const slash = key.indexOf('/');
+      const slices = informers.endpointSlices.listByLabel(key.slice(0, slash), SERVICE_NAME_LABEL, key.slice(slash + 1));
+      if (slices.length) slicesOf.set(key, slices);
     }
     for (const key of keys) {
       const svc = informers.services.get(key);

@@ -4,9 +4,10 @@
  * reports an update when the resourceVersion did not change.
  */
 import type { Change } from '@krouter/sdk';
+import { LabelIndex } from './label-index.ts';
 
 export interface Meta {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
 }
 
 export function keyOf(obj: Meta): string | undefined {
@@ -22,6 +23,12 @@ const rvOf = (obj: Meta): string | undefined => obj.metadata?.resourceVersion;
 export class ObjectCache<T extends Meta> {
   private readonly items = new Map<string, T>();
   private readonly byNamespace = new Map<string, Map<string, T>>();
+  /**
+   * Per label key asked for, built on its first query and kept with every
+   * change after: a query costs its matches, not the namespace (a service's
+   * EndpointSlices among 60,000 in one namespace).
+   */
+  private readonly byLabel = new Map<string, LabelIndex<T>>();
 
   get size(): number {
     return this.items.size;
@@ -39,7 +46,21 @@ export class ObjectCache<T extends Meta> {
     return [...(this.byNamespace.get(namespace)?.values() ?? [])];
   }
 
+  listByLabel(namespace: string, label: string, value: string): T[] {
+    let index = this.byLabel.get(label);
+    if (!index) {
+      this.byLabel.set(label, (index = new LabelIndex<T>(label)));
+      for (const obj of this.items.values()) index.add(obj);
+    }
+    return index.list(namespace, value);
+  }
+
   private put(key: string, obj: T): void {
+    const old = this.items.get(key);
+    for (const index of this.byLabel.values()) {
+      if (old) index.remove(old);
+      index.add(obj);
+    }
     this.items.set(key, obj);
     const ns = obj.metadata?.namespace;
     if (ns) {
@@ -52,6 +73,7 @@ export class ObjectCache<T extends Meta> {
   private remove(key: string): T | undefined {
     const old = this.items.get(key);
     if (!old) return undefined;
+    for (const index of this.byLabel.values()) index.remove(old);
     this.items.delete(key);
     const ns = old.metadata?.namespace;
     if (ns) {

@@ -96,6 +96,9 @@ export class KindInformer<T extends Meta> implements Informer<T> {
   listNamespace(namespace: string): T[] {
     return this.cache.listNamespace(namespace);
   }
+  listByLabel(namespace: string, label: string, value: string): T[] {
+    return this.cache.listByLabel(namespace, label, value);
+  }
   onChange(listener: (change: Change<T>) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -28,6 +28,12 @@ export interface Informer<T> {
   get(key: string): T | undefined;
   /** Objects in a namespace. */
   listNamespace(namespace: string): T[];
+  /**
+   * Objects in a namespace whose label `label` is `value` (a Service's
+   * EndpointSlices: `kubernetes.io/service-name`). Indexed from the first
+   * call for that label on: the cost is in the matches, not the namespace.
+   */
+  listByLabel(namespace: string, label: string, value: string): T[];
   /** Subscribes to changes; returns the unsubscribe function. */
   onChange(listener: (change: Change<T>) => void): () => void;
   hasSynced(): boolean;

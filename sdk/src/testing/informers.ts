@@ -14,7 +14,7 @@ import {
 } from '../services/informers.ts';
 
 interface Meta {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
 }
 
 function keyOf(obj: Meta, kind: string): string {
@@ -43,6 +43,9 @@ export class FakeInformer<T extends Meta> implements Informer<T> {
   }
   listNamespace(namespace: string): T[] {
     return this.list().filter((o) => o.metadata?.namespace === namespace);
+  }
+  listByLabel(namespace: string, label: string, value: string): T[] {
+    return this.listNamespace(namespace).filter((o) => o.metadata?.labels?.[label] === value);
   }
   onChange(listener: (change: Change<T>) => void): () => void {
     this.listeners.add(listener);
