@@ -30,6 +30,7 @@ import { routerControlArgv } from './router/index.ts';
 import { loadLabState, type LabState } from './state.ts';
 import { statusLines } from './status.ts';
 import { SPEC_SET_NAMES, type SpecSetName } from './upstream-e2e/plan.ts';
+import type { Summary } from './upstream-e2e/report.ts';
 
 // Imported by name at run time: the module belongs to the cluster side of the lab.
 const CHECK_MODULE = './check.ts';
@@ -217,12 +218,13 @@ async function cmdUpstreamE2e(opts: { focus?: string; sets?: string; reportDir?:
   return result.summary.counts.failed === 0 && !result.summary.suiteFailure && result.summary.results.length > 0;
 }
 
-/** `MODE=REPORT.json ...` -> the Markdown table of every spec's outcome per mode. */
+/** `MODE=REPORT.json ...` (several reports of one mode merge) -> the Markdown table of every spec's outcome per mode. */
 async function cmdUpstreamE2eTable(runs: string[]): Promise<boolean> {
   const { summarize } = await import('./upstream-e2e/report.ts');
   const { runPlan } = await import('./upstream-e2e/plan.ts');
-  const { resultsTable } = await import('./upstream-e2e/table.ts');
-  const modeRuns = runs.map((arg) => {
+  const { mergeSummaries, resultsTable } = await import('./upstream-e2e/table.ts');
+  const byMode = new Map<LabFamily, Summary[]>();
+  for (const arg of runs) {
     const m = /^(ipv4|ipv6|dual)=(.+)$/.exec(arg);
     if (!m) throw new UsageError(`${JSON.stringify(arg)}: expected MODE=REPORT.json (MODE: ipv4, ipv6 or dual)`);
     const mode = m[1] as LabFamily;
@@ -233,8 +235,9 @@ async function cmdUpstreamE2eTable(runs: string[]): Promise<boolean> {
       throw new UsageError(`${m[2]}: ${(e as Error).message}`);
     }
     const plan = runPlan(mode);
-    return { mode, summary: summarize(json, plan.focus, plan.skips) };
-  });
+    byMode.set(mode, [...(byMode.get(mode) ?? []), summarize(json, plan.focus, plan.skips)]);
+  }
+  const modeRuns = [...byMode].map(([mode, summaries]) => ({ mode, summary: mergeSummaries(summaries) }));
   say(resultsTable(modeRuns));
   return true;
 }
@@ -424,7 +427,7 @@ export function buildProgram(): Command {
   program
     .command('upstream-e2e-table')
     .description("print one Markdown table of upstream e2e results per spec and mode, from the JSON reports of upstream-e2e runs")
-    .argument('<runs...>', 'MODE=REPORT.json, one per run (MODE: ipv4, ipv6, dual)')
+    .argument('<runs...>', 'MODE=REPORT.json, one per run (MODE: ipv4, ipv6, dual; several runs of one mode merge)')
     .action(async (runs: string[]) => {
       process.exitCode = (await cmdUpstreamE2eTable(runs)) ? 0 : 1;
     });

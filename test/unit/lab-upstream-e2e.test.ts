@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { LAB_SKIPS, labSkipOf, runPlan, SPEC_SETS } from '../lab/upstream-e2e/plan.ts';
 import { specText, summarize, summaryLines } from '../lab/upstream-e2e/report.ts';
-import { resultsTable } from '../lab/upstream-e2e/table.ts';
+import { mergeSummaries, resultsTable } from '../lab/upstream-e2e/table.ts';
 
 const spec = (containers: string[], leaf: string, state: string, extra: Record<string, unknown> = {}) => ({
   ContainerHierarchyTexts: containers,
@@ -71,6 +71,23 @@ describe('lab upstream-e2e: report', () => {
     assert.equal(s.suiteFailure, undefined);
   });
 
+  it('leaves out specs a narrower run never started (outside its own focus), keeping lab skips and skips by the spec', () => {
+    const narrow = JSON.stringify([
+      {
+        SpecReports: [
+          spec(['[sig-network] Netpol'], 'should deny ingress', 'passed', { NumAttempts: 1 }),
+          spec(['[sig-network] Services'], 'should serve a basic endpoint from pods [Conformance]', 'skipped', { NumAttempts: 0 }),
+          spec(['[sig-network] Services'], 'should allow creating a basic SCTP service with pod and endpoints', 'skipped', { NumAttempts: 0 }),
+          spec(['[sig-network] Services'], 'should have session affinity timeout work for NodePort service', 'skipped', { NumAttempts: 1, Failure: { Message: 'Only supported for providers [gce]' } }),
+        ],
+      },
+    ]);
+    const all = runPlan('ipv4');
+    const s = summarize(narrow, all.focus, all.skips);
+    assert.deepEqual(s.counts, { passed: 1, failed: 0, 'skipped by the lab': 1, 'skipped by the spec': 1 });
+    assert.ok(!s.results.some((r) => r.text.includes('basic endpoint')));
+  });
+
   it('reports a failed suite node, which voids the run', () => {
     const bad = JSON.stringify([{ SpecReports: [{ LeafNodeType: 'SynchronizedBeforeSuite', State: 'failed', Failure: { Message: 'nodes not ready' } }] }]);
     const s = summarize(bad, focus.focus, focus.skips);
@@ -111,6 +128,11 @@ describe('lab upstream-e2e: results table', () => {
     assert.ok(table.includes('| Services | should serve a basic endpoint from pods [Conformance] | pass | pass |'));
     assert.ok(table.includes('| passed | 1 | 1 |'));
     assert.ok(table.includes('| failed | 0 | 1 |'));
+    const merged = mergeSummaries([summaryOf('dual', [spec(['[sig-network] Netpol'], 'should deny ingress', 'passed')]), dual]);
+    assert.deepEqual(merged.counts, { passed: 2, failed: 1, 'skipped by the lab': 0, 'skipped by the spec': 0 });
+    // A spec skipped in one run and run in another counts as run.
+    const again = mergeSummaries([ipv4, summaryOf('ipv4', [spec(['[sig-network] Services'], 'should serve a basic endpoint from pods [Conformance]', 'failed')])]);
+    assert.equal(again.results.find((r) => r.text.includes('basic endpoint'))!.outcome, 'passed');
     const only = resultsTable([{ mode: 'dual', summary: dual }, { mode: 'ipv4', summary: summaryOf('ipv4', []) }]);
     assert.match(only, /\| Services \| should serve a basic endpoint from pods \[Conformance\] \| pass \| not run \|/);
   });

@@ -11,6 +11,8 @@ interface GinkgoSpecReport {
   LeafNodeText?: string;
   State?: string;
   RunTime?: number;
+  /** 0 for a spec ginkgo never started (outside the focus, or in the skip list). */
+  NumAttempts?: number;
   Failure?: { Message?: string; Location?: { FileName?: string; LineNumber?: number } };
 }
 
@@ -49,7 +51,8 @@ function firstLine(s: string | undefined): string | undefined {
 
 /**
  * The outcome of every spec whose text matches `focus`; specs outside the
- * focus are not part of the run and are left out.
+ * focus, or that the run never started for its own narrower focus, are not
+ * part of it and are left out.
  */
 export function summarize(reportJson: string, focus: string, skips: readonly LabSkip[]): Summary {
   const parsed = JSON.parse(reportJson) as GinkgoReport[] | GinkgoReport;
@@ -67,6 +70,8 @@ export function summarize(reportJson: string, focus: string, skips: readonly Lab
       if (!focusRe.test(text)) continue;
       const seconds = Math.round((r.RunTime ?? 0) / 1e8) / 10;
       const labSkip = labSkipOf(text, skips);
+      // Never started and no lab skip: outside this run's own focus (a report of a narrower run).
+      if (!labSkip && r.State === 'skipped' && !r.NumAttempts && !r.Failure?.Message) continue;
       if (labSkip) results.push({ text, outcome: 'skipped by the lab', detail: labSkip.reason, seconds });
       else if (r.State === 'passed') results.push({ text, outcome: 'passed', seconds });
       else if (r.State === 'skipped') results.push({ text, outcome: 'skipped by the spec', detail: firstLine(r.Failure?.Message), seconds });

@@ -4,11 +4,28 @@
  * `upstream-e2e-table` command feeds it the runs' JSON reports.
  */
 import type { LabFamily } from '../config.ts';
-import type { Outcome, Summary } from './report.ts';
+import type { Outcome, SpecResult, Summary } from './report.ts';
 
 export interface ModeRun {
   mode: LabFamily;
   summary: Summary;
+}
+
+/** Reports of several runs in one mode as one summary: a spec that ran in one of them counts with that outcome. */
+export function mergeSummaries(summaries: readonly Summary[]): Summary {
+  const bySpec = new Map<string, SpecResult>();
+  for (const s of summaries) {
+    for (const r of s.results) {
+      const seen = bySpec.get(r.text);
+      const ran = (x: SpecResult) => x.outcome === 'passed' || x.outcome === 'failed';
+      if (!seen || (ran(r) && !ran(seen))) bySpec.set(r.text, r);
+    }
+  }
+  const results = [...bySpec.values()].sort((a, b) => a.text.localeCompare(b.text));
+  const counts: Record<Outcome, number> = { passed: 0, failed: 0, 'skipped by the lab': 0, 'skipped by the spec': 0 };
+  for (const r of results) counts[r.outcome]++;
+  const suiteFailure = summaries.find((s) => s.suiteFailure)?.suiteFailure;
+  return { results, counts, ...(suiteFailure ? { suiteFailure } : {}) };
 }
 
 const CELL: Record<Outcome, string> = {
