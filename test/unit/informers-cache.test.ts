@@ -42,3 +42,19 @@ describe('informer cache: label index', () => {
     assert.equal(c.listByLabel('a', LABEL, 'web').find((o) => o.metadata.name === 's3')!.metadata.resourceVersion, '8');
   });
 });
+
+describe('informer cache: namespace index', () => {
+  it('lists a namespace whether its objects came before or after the first listing, and follows deletes', () => {
+    const c = new ObjectCache<Obj>();
+    c.upsert(slice('a', 'one', 1));
+    c.upsert(slice('b', 'two', 2));
+    assert.deepEqual(names(c.listNamespace('a')), ['one']);
+    c.upsert(slice('a', 'three', 3));
+    assert.deepEqual(names(c.listNamespace('a')), ['one', 'three']);
+    c.delete(slice('a', 'one', 4));
+    assert.deepEqual(names(c.listNamespace('a')), ['three']);
+    c.delete(slice('a', 'three', 5));
+    assert.deepEqual(c.listNamespace('a'), []);
+    assert.deepEqual(names(c.listNamespace('b')), ['two']);
+  });
+});

@@ -22,7 +22,8 @@ const rvOf = (obj: Meta): string | undefined => obj.metadata?.resourceVersion;
 
 export class ObjectCache<T extends Meta> {
   private readonly items = new Map<string, T>();
-  private readonly byNamespace = new Map<string, Map<string, T>>();
+  /** Built on the first listNamespace() and kept after: a kind nobody lists by namespace pays nothing for it. */
+  private byNamespace?: Map<string, Map<string, T>>;
   /**
    * Per label key asked for, built on its first query and kept with every
    * change after: a query costs its matches, not the namespace (a service's
@@ -43,7 +44,19 @@ export class ObjectCache<T extends Meta> {
   }
 
   listNamespace(namespace: string): T[] {
+    if (!this.byNamespace) {
+      this.byNamespace = new Map();
+      for (const [key, obj] of this.items) this.indexNamespace(key, obj);
+    }
     return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+  }
+
+  private indexNamespace(key: string, obj: T): void {
+    const ns = obj.metadata?.namespace;
+    if (!ns || !this.byNamespace) return;
+    let m = this.byNamespace.get(ns);
+    if (!m) this.byNamespace.set(ns, (m = new Map()));
+    m.set(key, obj);
   }
 
   listByLabel(namespace: string, label: string, value: string): T[] {
@@ -62,12 +75,7 @@ export class ObjectCache<T extends Meta> {
       index.add(obj);
     }
     this.items.set(key, obj);
-    const ns = obj.metadata?.namespace;
-    if (ns) {
-      let m = this.byNamespace.get(ns);
-      if (!m) this.byNamespace.set(ns, (m = new Map()));
-      m.set(key, obj);
-    }
+    this.indexNamespace(key, obj);
   }
 
   private remove(key: string): T | undefined {
@@ -76,10 +84,10 @@ export class ObjectCache<T extends Meta> {
     for (const index of this.byLabel.values()) index.remove(old);
     this.items.delete(key);
     const ns = old.metadata?.namespace;
-    if (ns) {
-      const m = this.byNamespace.get(ns)!;
+    const m = ns ? this.byNamespace?.get(ns) : undefined;
+    if (m) {
       m.delete(key);
-      if (m.size === 0) this.byNamespace.delete(ns);
+      if (m.size === 0) this.byNamespace!.delete(ns!);
     }
     return old;
   }

@@ -18,9 +18,10 @@ export class LabelIndex<T extends Meta> {
     const ns = obj.metadata?.namespace ?? '';
     let values = this.byNamespace.get(ns);
     if (!values) this.byNamespace.set(ns, (values = new Map()));
+    // A new array of the exact size rather than push(): a pushed one-element array grows to room for 17,
+    // and a cluster has one list per Service.
     const list = values.get(value);
-    if (list) list.push(obj);
-    else values.set(value, [obj]);
+    values.set(value, list ? [...list, obj] : [obj]);
   }
 
   remove(obj: T): void {
@@ -31,8 +32,7 @@ export class LabelIndex<T extends Meta> {
     const list = values?.get(value);
     const at = list?.indexOf(obj) ?? -1;
     if (at < 0) return;
-    list!.splice(at, 1);
-    if (list!.length) return;
+    if (list!.length > 1) return void values!.set(value, list!.filter((_, i) => i !== at));
     values!.delete(value);
     if (values!.size === 0) this.byNamespace.delete(ns);
   }
