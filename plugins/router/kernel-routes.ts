@@ -32,7 +32,7 @@ const FULL_SYNC_REASONS: ReadonlySet<RouteSyncReason | BuiltinSyncReason> = new 
  */
 const RELIST_REASONS: ReadonlySet<RouteSyncReason | BuiltinSyncReason> = new Set(['start', 'retry', 'gobgpd-restarted', 'manual']);
 
-/** How old the node's addresses may be for an event-driven sync (see fresh-read.ts). */
+/** Age after which an event-driven sync has the node's addresses read again, in the background (see fresh-read.ts). */
 export const ADDRESS_MAX_AGE_MS = 1000;
 
 /**
@@ -57,7 +57,12 @@ export class KernelRouteSync {
     private readonly drift?: DriftRepairs,
   ) {
     if (config.gracefulRestart.enabled) this.keepStaleUntil = Date.now() + config.gracefulRestart.deferralTime * 1000;
-    this.addresses = new FreshRead(() => deps.netlink.listAddresses(), ADDRESS_MAX_AGE_MS);
+    this.addresses = new FreshRead(
+      () => deps.netlink.listAddresses(),
+      ADDRESS_MAX_AGE_MS,
+      undefined,
+      (err) => logger.warn('reading the node addresses failed; judging routes with the last read', { error: (err as Error).message }),
+    );
   }
 
   /** Feeds the speaker's events into the learned table. */

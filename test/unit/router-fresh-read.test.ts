@@ -3,29 +3,50 @@ import { coalesced } from '../../plugins/router/coalesced.ts';
 import { FreshRead } from '../../plugins/router/fresh-read.ts';
 
 describe('router: FreshRead (plugins/router/fresh-read.ts)', () => {
-  it('reuses a read while younger than the limit, reads again after it or when forced', async () => {
+  it('reuses a read while younger than the limit; when older, returns it at once and reads again in the background; forced reads wait', async () => {
     let now = 0;
     let reads = 0;
     const r = new FreshRead(async () => ++reads, 1000, () => now);
-    assert.equal(await r.get(), 1);
+    assert.equal(await r.get(), 1, 'nothing read yet: waits for the read');
     now = 999;
     assert.equal(await r.get(), 1, 'still fresh');
+    assert.equal(reads, 1);
     assert.equal(await r.get(true), 2, 'forced');
     now = 1998;
     assert.equal(await r.get(), 2, 'fresh from the forced read');
     now = 1999;
-    assert.equal(await r.get(), 3, 'stale');
+    const both = await Promise.all([r.get(), r.get()]);
+    assert.deepEqual(both, [2, 2], 'stale: the old value, without waiting');
+    await r.idle();
+    assert.equal(reads, 3, 'one background read for both gets');
+    assert.equal(await r.get(), 3, 'the background read is used by the next get');
   });
 
-  it('does not cache a failed read', async () => {
+  it('does not cache a failed read; a failed background read keeps the old value and is reported', async () => {
     let fail = true;
-    const r = new FreshRead(async () => {
-      if (fail) throw new Error('ip failed');
-      return 'ok';
-    }, 1000, () => 0);
+    let now = 0;
+    const errors: unknown[] = [];
+    const r = new FreshRead(
+      async () => {
+        if (fail) throw new Error('ip failed');
+        return `ok@${now}`;
+      },
+      1000,
+      () => now,
+      (e) => errors.push(e),
+    );
     await assert.rejects(r.get(), /ip failed/);
     fail = false;
-    assert.equal(await r.get(), 'ok');
+    assert.equal(await r.get(), 'ok@0');
+    fail = true;
+    now = 5000;
+    assert.equal(await r.get(), 'ok@0');
+    await r.idle();
+    assert.equal(errors.length, 1);
+    fail = false;
+    assert.equal(await r.get(), 'ok@0', 'still the old value while the retry runs');
+    await r.idle();
+    assert.equal(await r.get(), 'ok@5000');
   });
 });
 
