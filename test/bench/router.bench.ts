@@ -23,7 +23,6 @@ import {
   ROUTER_INDEX,
   bulkPrefixes,
   gobgpNeighborCount,
-  gobgpRibDestinations,
   kernelRouteCount,
   startCluster,
   underlay,
@@ -31,7 +30,9 @@ import {
   type Cluster,
   type Family,
 } from '../helpers/bgp-peers.ts';
+import { KROUTER_ROUTE_PROTOCOL } from '@krouter/sdk';
 import { rssKb } from '../helpers/krouter-process.ts';
+import { GobgpTableCounter, KernelRouteAdds } from '../helpers/route-counters.ts';
 import { createNetns, deleteNetns, inNetns, requireRoot } from '../helpers/netns.ts';
 import { startProcess, stopProcess } from '../helpers/processes.ts';
 import type { BenchRow } from './run.ts';
@@ -81,34 +82,41 @@ async function untilCounts(c: Cluster, want: number): Promise<void> {
 }
 
 /**
- * Polls gobgpd's RIB and the kernel after `start`, each in its own loop and
- * both at once, and returns when each first held `count` more prefixes per
- * family than before: the speaker's own time and krouter's time, measured
- * alike. (One loop polling gobgpd and then the kernel charged every kernel
- * reading with a gobgpd poll - two `gobgp` CLI runs, 10-30 ms here - even
- * when both had finished together: at 1,000 routes, where gobgpd takes
- * ~60 ms, that bias alone was worth ~0.3 of the ratio.)
+ * Watches gobgpd's RIB and the kernel after `start`, both at once, and
+ * returns when each first held `count` more prefixes per family than
+ * before: the speaker's own time and krouter's time, measured alike and
+ * cheaply. gobgpd is asked over its gRPC API (GetTable, one connection,
+ * every 5 ms); the kernel reports each route as it is added (`ip monitor
+ * route`). Before, each look spawned two `gobgp` CLIs and two `ip`s, every
+ * 10 ms: on 2 cores that took CPU from gobgpd and the agent during the
+ * race, and the kernel's count was seen up to a spawn late.
  */
 async function raceGobgpdAndKernel(c: Cluster, count: number, start: () => Promise<void>): Promise<{ gobgpd: number; kernel: number }> {
   const node = c.nodes[0]!;
-  const ribBase = await Promise.all(FAMS.map((f) => gobgpRibDestinations(node.socket, f)));
-  const kernelBase = await Promise.all(FAMS.map((f) => kernelRouteCount(node.ns, f)));
-  const t = process.hrtime.bigint();
-  await start();
-  const deadline = Date.now() + LIMIT_MS;
-  const until = async (what: string, read: () => Promise<number[]>, base: number[]): Promise<number> => {
-    for (;;) {
-      if (Date.now() > deadline) throw new Error(`${what}: not all ${count} routes/family within ${LIMIT_MS} ms`);
-      const n = await read();
-      if (n.every((v, i) => v >= base[i]! + count)) return ms(t);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  const [gobgpd, kernel] = await Promise.all([
-    until('gobgpd', () => Promise.all(FAMS.map((f) => gobgpRibDestinations(node.socket, f))), ribBase),
-    until('kernel', () => Promise.all(FAMS.map((f) => kernelRouteCount(node.ns, f))), kernelBase),
-  ]);
-  return { gobgpd, kernel };
+  const rib = new GobgpTableCounter(node.socket);
+  const kernel = await KernelRouteAdds.start(node.ns, [String(KROUTER_ROUTE_PROTOCOL), 'krouter']);
+  try {
+    const ribBase = await Promise.all(FAMS.map((f) => rib.destinations(f)));
+    const t = process.hrtime.bigint();
+    await start();
+    const deadline = Date.now() + LIMIT_MS;
+    const timeout = (what: string) =>
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not all ${count} routes/family within ${LIMIT_MS} ms`)), LIMIT_MS).unref());
+    const gobgpd = (async () => {
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`gobgpd: not all ${count} routes/family within ${LIMIT_MS} ms`);
+        const n = await Promise.all(FAMS.map((f) => rib.destinations(f)));
+        if (n.every((v, i) => v >= ribBase[i]! + count)) return ms(t);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const inKernel = Promise.race([kernel.until((n) => FAMS.every((f) => n(f) >= count)).then(() => ms(t)), timeout('kernel')]);
+    const [g, k] = await Promise.all([gobgpd, inKernel]);
+    return { gobgpd: g, kernel: k };
+  } finally {
+    rib.close();
+    await kernel.stop();
+  }
 }
 
 interface Runtime {
