@@ -65,6 +65,13 @@ export function createReconciler<R extends string = string>(options: ReconcilerO
   });
 
   let pending: Array<R | BuiltinSyncReason> = [];
+  /** When the oldest pending reason came: its debounce counts from then. */
+  let pendingSince = 0;
+  /** Adds a reason once: a burst of thousands of events is one reason, not thousands. */
+  const addPending = (reason: R | BuiltinSyncReason) => {
+    if (pending.length === 0) pendingSince = Date.now();
+    if (!pending.includes(reason)) pending.push(reason);
+  };
   let timer: NodeJS.Timeout | undefined;
   let resyncTimer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -105,7 +112,7 @@ export function createReconciler<R extends string = string>(options: ReconcilerO
       try {
         await options.sync(reasons);
         end();
-        logger.debug('sync done', { reconciler: options.name, reasons: [...new Set(reasons)].join(','), ms: Date.now() - lastStart });
+        logger.debug('sync done', { reconciler: options.name, reasons: reasons.join(','), ms: Date.now() - lastStart });
         syncs.inc({ reconciler: options.name, result: 'ok' });
         syncCount++;
         lastError = undefined;
@@ -118,7 +125,7 @@ export function createReconciler<R extends string = string>(options: ReconcilerO
         syncs.inc({ reconciler: options.name, result: 'error' });
         options.health.report(component, { healthy: false, detail: lastError.message });
         logger.error('sync failed, will retry', { reconciler: options.name, error: lastError.message, retryMs });
-        pending.push('retry');
+        addPending('retry');
         const delay = retryMs;
         retryMs = Math.min(retryMs * 2, resyncIntervalMs || 60_000);
         schedule(delay);
@@ -128,18 +135,20 @@ export function createReconciler<R extends string = string>(options: ReconcilerO
       }
     })();
     await running;
-    if (pending.length && !timer) schedule(debounceMs);
+    // Reasons that came during the sync have been gathering since they came:
+    // they wait out only the rest of their debounce, not a fresh one.
+    if (pending.length && !timer) schedule(debounceMs - (Date.now() - pendingSince));
   };
 
   const reconciler: Reconciler<R> = {
     trigger(reason) {
       if (stopped) return;
-      pending.push(reason);
+      addPending(reason);
       schedule(debounceMs);
     },
     async syncNow(reason = 'manual') {
       if (stopped) return;
-      pending.push(reason);
+      addPending(reason);
       const done = new Promise<void>((resolve) => waiters.push(resolve));
       if (timer) {
         clearTimeout(timer);
@@ -154,7 +163,7 @@ export function createReconciler<R extends string = string>(options: ReconcilerO
       if (resyncIntervalMs > 0) {
         resyncTimer = setInterval(() => {
           if (stopped) return;
-          pending.push('resync');
+          addPending('resync');
           schedule(debounceMs);
         }, resyncIntervalMs);
         resyncTimer.unref?.();
