@@ -203,6 +203,51 @@ describe('NetlinkService (integration)', function () {
     assert.equal(r.errors.length, 5);
   });
 
+  it('writes both families\' routes at once, maps each failure to its op and keeps barriers in order', async () => {
+    await setupVeth();
+    const want = hostRoutes(500);
+    const ops: NetlinkOp[] = [];
+    // Interleaved families, one kernel failure in each.
+    for (let i = 0; i < 500; i++) {
+      ops.push({ op: 'route.replace', route: i === 50 ? { ...want.ipv4[i]!, via: '198.18.99.2' } : want.ipv4[i]! });
+      ops.push({ op: 'route.replace', route: i === 300 ? { ...want.ipv6[i]!, via: 'fd00:99::2' } : want.ipv6[i]! });
+    }
+    // A barrier: routes after it use a link created by it.
+    ops.push({ op: 'link.veth', name: 'v2', peer: 'v3' }, { op: 'link.set', name: 'v2', up: true });
+    ops.push({ op: 'route.replace', route: { dst: '198.18.80.0/24', dev: 'v2' } });
+    ops.push({ op: 'route.replace', route: { dst: 'fd00:80::/64', dev: 'v2' } });
+    const r = await nl.apply(ops);
+    assert.deepEqual(r.errors.map((e) => e.index), [100, 601]);
+    for (const e of r.errors) assert.match(e.message, /route replace .* via .*(198\.18\.99\.2|fd00:99::2)/);
+    assert.equal(nl.batchPids().length, 2, 'one ip child per family');
+    const got4 = (await nl.listRoutes({ family: 'ipv4' })).map((x) => x.dst);
+    const got6 = (await nl.listRoutes({ family: 'ipv6' })).map((x) => x.dst);
+    assert.equal(got4.length, 500);
+    assert.equal(got6.length, 500);
+    assert.ok(got4.includes('198.18.80.0/24') && got6.includes('fd00:80::/64'));
+    assert.ok(!got4.includes(want.ipv4[50]!.dst) && !got6.includes(want.ipv6[300]!.dst));
+  });
+
+  it('fails the batch clearly when one family\'s ip process is killed while both run, and recovers', async () => {
+    await setupVeth();
+    const want = hostRoutes(10_000);
+    await nl.apply([{ op: 'route.replace', route: want.ipv6[0]! }]);
+    const pids = nl.batchPids();
+    assert.equal(pids.length, 2);
+    const ops = want.ipv4.flatMap((route, i): NetlinkOp[] => [
+      { op: 'route.replace', route },
+      { op: 'route.replace', route: want.ipv6[i]! },
+    ]);
+    const pending = nl.apply(ops);
+    process.kill(pids[1]!, 'SIGKILL');
+    await assert.rejects(pending, (e: unknown) => e instanceof NetlinkBatchError && /killed by SIGKILL/.test(e.message));
+    const r = await nl.apply([
+      { op: 'route.replace', route: { dst: '198.18.72.0/24', via: '198.18.0.2' } },
+      { op: 'route.replace', route: { dst: 'fd00:72::/64', via: 'fd00:1::2' } },
+    ]);
+    assert.deepEqual(r, { ok: true, errors: [] });
+  });
+
   it('restarts a killed ip process on the next apply', async () => {
     await setupVeth();
     const [pid] = nl.batchPids();

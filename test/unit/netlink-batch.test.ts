@@ -37,15 +37,38 @@ describe('netlink batch plan', () => {
     assert.deepEqual(plan.errors.map((e) => e.index), [1, 5]);
     assert.match(plan.errors[0]!.message, /route fd00:1::\/64 via 198\.18\.0\.1/);
     assert.match(plan.errors[1]!.message, /address on v0/);
-    assert.deepEqual(plan.segments.map((s) => s.channel), ['main', 'ipv6', 'main']);
-    assert.deepEqual(plan.segments[0]!.lines.map((l) => l.opIndex), [0, -1, 2, -1, 3]);
-    assert.equal(plan.segments[0]!.lines[1]!.text, MARKER_LINE);
-    assert.deepEqual(plan.segments[1]!.lines.map((l) => l.opIndex), [4]);
-    assert.deepEqual(plan.segments[2]!.lines.map((l) => l.opIndex), [6]);
+    // Routes go to their family's process and may overlap the other family's; the rest are barriers.
+    assert.deepEqual(
+      plan.segments.map((s) => [s.channel, s.concurrent, s.lines.map((l) => l.opIndex)]),
+      [
+        ['main', true, [0]],
+        ['main', false, [-1, 2, -1]],
+        ['ipv6', true, [3]],
+        ['ipv6', false, [4]],
+        ['main', false, [6]],
+      ],
+    );
+    assert.equal(plan.segments[1]!.lines[0]!.text, MARKER_LINE);
+  });
+
+  it('keeps an IPv4 route over an IPv6 gateway a barrier', () => {
+    const plan = planBatch([
+      { op: 'route.replace', route: { dst: '198.18.1.0/24', via: 'fd00::1', extendedNexthop: true, dev: 'v0' } },
+      { op: 'route.replace', route: { dst: '198.18.2.0/24', via: '198.18.0.1' } },
+      { op: 'route.delete', route: { dst: 'fd00:2::/64', via: 'fd00::1' } },
+    ]);
+    assert.deepEqual(
+      plan.segments.map((s) => [s.channel, s.concurrent, s.lines.map((l) => l.text)]),
+      [
+        ['main', false, ['route replace 198.18.1.0/24 via inet6 fd00::1 dev v0 proto 201']],
+        ['main', true, ['route replace 198.18.2.0/24 via 198.18.0.1 proto 201']],
+        ['ipv6', true, ['route delete fd00:2::/64 via fd00::1 proto 201']],
+      ],
+    );
   });
 
   it('maps failed lines back to op indexes and ignores markers', () => {
-    const lines = planBatch(ops).segments[0]!.lines;
+    const lines = planBatch(ops).segments.slice(0, 3).flatMap((s) => s.lines);
     const failed = new Map([
       [1, 'Device "krouter-end-of-batch" does not exist.'],
       [3, 'Device "krouter-end-of-batch" does not exist.'],
@@ -59,7 +82,7 @@ describe('netlink batch plan', () => {
   });
 
   it('pins an exit on the fenced op and resumes after it', () => {
-    const lines = planBatch(ops).segments[0]!.lines;
+    const lines = planBatch(ops).segments.slice(0, 3).flatMap((s) => s.lines);
     const failed = new Map([[1, 'marker']]);
     const r = interpretOutcome(lines, { failed, exited: { reason: 'exited with code 255: Error: no master', bySignal: false } }, ops);
     assert.deepEqual(r.errors.map((e) => e.index), [2]);
@@ -68,7 +91,7 @@ describe('netlink batch plan', () => {
   });
 
   it('reports an exit that cannot be pinned on one op as fatal for the unconfirmed ops', () => {
-    const lines = planBatch(ops).segments[0]!.lines;
+    const lines = planBatch(ops).segments.slice(0, 3).flatMap((s) => s.lines);
     const r = interpretOutcome(lines, { failed: new Map([[1, 'marker'], [3, 'marker']]), exited: { reason: 'killed by SIGKILL', bySignal: true } }, ops);
     assert.deepEqual(r.fatal, { reason: 'killed by SIGKILL', firstUnconfirmedOp: 3, lastOp: 3 });
     // Two unfenced ops before the first marker: either could have stopped ip.

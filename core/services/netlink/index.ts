@@ -21,6 +21,15 @@ export interface NetlinkServiceOptions {
   ipBinary?: string;
 }
 
+/** Lines written to one batch child and not yet confirmed. */
+interface OpenRun {
+  channel: Channel;
+  proc: IpBatchProcess;
+  lines: PlannedLine[];
+  /** Every line so far may overlap the other channel's concurrent lines. */
+  concurrent: boolean;
+}
+
 /** ip exited in the middle of a batch at a point that cannot be pinned on one op. */
 export class NetlinkBatchError extends Error {
   constructor(
@@ -80,54 +89,75 @@ export class NetlinkService implements Netlink {
     return run;
   }
 
+  /**
+   * Writes the ops' lines to the batch children, one run per child. Runs of
+   * concurrent lines (single-family routes) on the two children overlap, so
+   * IPv4 and IPv6 routes go into the kernel at once; any other line is a
+   * barrier: the other child's run is settled before it is written.
+   */
   private async applyNow(ops: readonly NetlinkOp[]): Promise<ApplyResult> {
     const errors: OpError[] = [];
-    let current: { channel: Channel; proc: IpBatchProcess; lines: PlannedLine[] } | undefined;
+    const open = new Map<Channel, OpenRun>();
 
-    // Waits for the current run; when ip exited on one identified op, runs the lines after it again on a new process.
-    const settle = async () => {
-      if (!current) return;
-      let { proc, lines } = current;
-      const { channel } = current;
-      current = undefined;
+    // Waits for a run; when ip exited on one identified op, runs the lines after it again on a new process.
+    const settleRun = async (run: OpenRun): Promise<void> => {
+      let { proc, lines } = run;
       for (;;) {
         const result = interpretOutcome(lines, await proc.finish(), ops);
         errors.push(...result.errors);
         if (result.fatal) {
-          errors.sort((a, b) => a.index - b.index);
           const { reason, firstUnconfirmedOp, lastOp } = result.fatal;
-          throw new NetlinkBatchError(
+          throw new Error(
             `ip batch process ${reason} during apply; ops ${firstUnconfirmedOp}..${lastOp} of ${ops.length} may or may not ` +
               `have been applied (earlier ops were, later ones were not); a new ip process is started on the next apply`,
-            errors,
           );
         }
         if (result.resumeFrom === undefined) return;
         lines = lines.slice(result.resumeFrom);
         if (!lines.some((l) => l.opIndex >= 0)) return;
-        proc = this.process(channel);
+        proc = this.process(run.channel);
         proc.begin();
         proc.write(lines.map((l) => l.text));
       }
     };
-
-    // Render and write in chunks: ip applies one chunk while the next is rendered.
-    for (let from = 0; from < ops.length; from += CHUNK) {
-      const plan = planBatch(ops, from, Math.min(ops.length, from + CHUNK));
-      errors.push(...plan.errors);
-      for (const segment of plan.segments) {
-        if (current && current.channel !== segment.channel) await settle();
-        if (!current) {
-          const proc = this.process(segment.channel);
-          proc.begin();
-          current = { channel: segment.channel, proc, lines: [] };
-        }
-        for (const l of segment.lines) current.lines.push(l);
-        current.proc.write(segment.lines.map((l) => l.text));
+    // Settles the open runs of the given channels together; the first fatal failure is thrown after all ended.
+    const settle = async (channels: Channel[]): Promise<void> => {
+      const runs = channels.map((c) => open.get(c)!);
+      for (const c of channels) open.delete(c);
+      const outcomes = await Promise.allSettled(runs.map(settleRun));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) {
+        errors.sort((a, b) => a.index - b.index);
+        throw new NetlinkBatchError((failed.reason as Error).message, errors);
       }
-      if (from + CHUNK < ops.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+
+    try {
+      // Render and write in chunks: ip applies one chunk while the next is rendered.
+      for (let from = 0; from < ops.length; from += CHUNK) {
+        const plan = planBatch(ops, from, Math.min(ops.length, from + CHUNK));
+        errors.push(...plan.errors);
+        for (const segment of plan.segments) {
+          const others = [...open.keys()].filter((c) => c !== segment.channel);
+          const overlap = segment.concurrent && others.every((c) => open.get(c)!.concurrent);
+          if (!overlap && others.length) await settle(others);
+          let run = open.get(segment.channel);
+          if (!run) {
+            const proc = this.process(segment.channel);
+            proc.begin();
+            open.set(segment.channel, (run = { channel: segment.channel, proc, lines: [], concurrent: true }));
+          }
+          run.concurrent &&= segment.concurrent;
+          for (const l of segment.lines) run.lines.push(l);
+          run.proc.write(segment.lines.map((l) => l.text));
+        }
+        if (from + CHUNK < ops.length) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      await settle([...open.keys()]);
+    } finally {
+      // A throw above left no run unsettled that a later apply would find busy.
+      if (open.size) await Promise.allSettled([...open.values()].map(settleRun));
     }
-    await settle();
     errors.sort((a, b) => a.index - b.index);
     for (const e of errors) this.logger.debug('netlink op failed', { index: e.index, message: e.message });
     return { ok: errors.length === 0, errors };

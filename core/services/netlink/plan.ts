@@ -16,6 +16,8 @@ export interface PlannedLine {
 
 export interface Segment {
   channel: Channel;
+  /** Every line may run alongside the other channel's concurrent lines (see RenderedOp.concurrent). */
+  concurrent: boolean;
   lines: PlannedLine[];
 }
 
@@ -29,7 +31,7 @@ const checkpoint = (): PlannedLine => ({ text: MARKER_LINE, opIndex: -1 });
 
 /**
  * Renders ops[from..to) (indexes stay those of `ops`); consecutive ops for
- * the same process form one segment.
+ * the same process and of the same concurrency form one segment.
  */
 export function planBatch(ops: readonly NetlinkOp[], from = 0, to = ops.length): Plan {
   const segments: Segment[] = [];
@@ -44,7 +46,10 @@ export function planBatch(ops: readonly NetlinkOp[], from = 0, to = ops.length):
       continue;
     }
     let seg = segments.at(-1);
-    if (!seg || seg.channel !== rendered.channel) segments.push((seg = { channel: rendered.channel, lines: [] }));
+    const concurrent = rendered.concurrent === true;
+    if (!seg || seg.channel !== rendered.channel || seg.concurrent !== concurrent) {
+      segments.push((seg = { channel: rendered.channel, concurrent, lines: [] }));
+    }
     if (rendered.fatalOnError) {
       // Fenced by markers on both sides, so if ip exits here we know it was this op.
       seg.lines.push(checkpoint(), { text: rendered.line, opIndex: index }, checkpoint());

@@ -27,6 +27,13 @@ export interface RenderedOp {
    * on exactly this op.
    */
   fatalOnError: boolean;
+  /**
+   * True when the line can run at the same time as concurrent lines of the
+   * other channel: a route whose destination and gateway are of one family
+   * touches nothing the other family's routes depend on. Everything else
+   * (links, addresses, rules, IPv4 routes over an IPv6 gateway) is a barrier.
+   */
+  concurrent?: boolean;
 }
 
 export class OpValidationError extends Error {
@@ -92,7 +99,7 @@ export function describeRoute(route: Route): string {
   return parts.join(' ');
 }
 
-function renderRoute(verb: 'replace' | 'delete', route: Route): string {
+function renderRoute(verb: 'replace' | 'delete', route: Route): RenderedOp {
   if (!route || typeof route !== 'object') throw new OpValidationError('missing route');
   try {
     return renderRouteLine(verb, route);
@@ -103,9 +110,11 @@ function renderRoute(verb: 'replace' | 'delete', route: Route): string {
   }
 }
 
-function renderRouteLine(verb: 'replace' | 'delete', route: Route): string {
+/** A route goes to its destination family's process, so both families' routes are written at once. */
+function renderRouteLine(verb: 'replace' | 'delete', route: Route): RenderedOp {
   const dst = prefixOf('destination', route.dst);
   const family = dst.family;
+  let concurrent = true;
   let line = `route ${verb} `;
   const type = route.type ?? 'unicast';
   if (type !== 'unicast') {
@@ -119,6 +128,7 @@ function renderRouteLine(verb: 'replace' | 'delete', route: Route): string {
     if (via.family !== family && !extended) throw new OpValidationError(`gateway ${route.via} is ${via.family} but the destination is ${family}`);
     if (type !== 'unicast') throw new OpValidationError(`a ${type} route cannot have a gateway`);
     line += extended ? ` via inet6 ${via.address}` : ` via ${via.address}`;
+    if (extended) concurrent = false;
   }
   if (route.dev !== undefined) line += ` dev ${checkLinkName(route.dev, 'device')}`;
   if (route.onlink) {
@@ -137,7 +147,7 @@ function renderRouteLine(verb: 'replace' | 'delete', route: Route): string {
   if (verb === 'replace' && type === 'unicast' && route.via === undefined && route.dev === undefined) {
     throw new OpValidationError('a unicast route needs a gateway or a device');
   }
-  return line;
+  return { line, channel: channelFor(family), fatalOnError: false, concurrent };
 }
 
 function renderAddress(verb: 'replace' | 'delete', dev: string, cidr: string, noDad?: boolean): string {
@@ -210,9 +220,9 @@ function main(line: string, fatalOnError = false): RenderedOp {
 export function renderOp(op: NetlinkOp): RenderedOp {
   switch (op?.op) {
     case 'route.replace':
-      return main(renderRoute('replace', op.route));
+      return renderRoute('replace', op.route);
     case 'route.delete':
-      return main(renderRoute('delete', op.route));
+      return renderRoute('delete', op.route);
     case 'addr.replace':
       return main(renderAddress('replace', op.dev, op.cidr, op.noDad));
     case 'addr.delete':

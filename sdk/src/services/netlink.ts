@@ -93,11 +93,17 @@ export interface RouteFilter {
 
 /**
  * Netlink: links, addresses, routes, rules and sysctls of the network
- * namespace the agent runs in. Writes go through one long-lived
- * `ip -force -batch -` child; reads use `ip -json`.
+ * namespace the agent runs in. Writes go through long-lived
+ * `ip -force -batch -` children (IPv4 and IPv6 routes of one apply are
+ * written to two at once); reads use `ip -json`.
  */
 export interface Netlink {
-  /** Applies ops in order as one batch; failures are reported per op, the rest still apply. */
+  /**
+   * Applies ops in order as one batch; failures are reported per op, the rest
+   * still apply. Single-family routes of the two families may be applied
+   * side by side (they cannot depend on each other); every other op waits
+   * for all ops before it.
+   */
   apply(ops: readonly NetlinkOp[]): Promise<ApplyResult>;
   listLinks(): Promise<Link[]>;
   getLink(name: string): Promise<Link | undefined>;
