@@ -49,13 +49,15 @@ export default definePlugin({
     });
     const kernel = new KernelRouteSync(config, deps, logger, (message) => router.report(message), driftRepairs(metrics, 'router'));
     // The received-routes gauge needs gobgpd's peer list, which gobgpd answers slowly in the middle
-    // of a burst (tens of ms): read in the background, so the next batch of routes does not wait.
+    // of a burst (tens of ms): read in the background, so the next batch of routes does not wait,
+    // and at most once a second, so a burst's dozens of syncs do not each cost gobgpd and us a read.
     const refreshReceived = coalesced(
       async () => {
         const accepted = acceptedPerFamily(await deps.bgp.listPeers());
         for (const family of deps.families.enabled) received.set({ family }, accepted[family]);
       },
       (err) => logger.debug('reading peers for the received-routes metric failed', { error: (err as Error).message }),
+      { spacingMs: 1000 },
     );
 
     await deps.informers.waitForSync();

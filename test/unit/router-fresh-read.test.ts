@@ -74,6 +74,21 @@ describe('router: coalesced (plugins/router/coalesced.ts)', () => {
     assert.equal(runs, 2);
   });
 
+  it('with a spacing, folds a burst of calls into the run in flight and one run after the spacing', async () => {
+    let runs = 0;
+    const run = coalesced(async () => void runs++, () => undefined, { spacingMs: 60_000 });
+    run();
+    for (let i = 0; i < 100; i++) run();
+    assert.equal(runs, 1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(runs, 1, 'the follow-up run waits out the spacing');
+    await run.idle();
+    assert.equal(runs, 2, 'idle() starts the waiting run at once: nothing is lost and nobody waits a minute');
+    run();
+    await run.idle();
+    assert.equal(runs, 3);
+  });
+
   it('hands errors to onError and keeps working', async () => {
     const errors: unknown[] = [];
     let n = 0;
