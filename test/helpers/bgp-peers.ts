@@ -193,6 +193,8 @@ export interface RunningRouter {
   established(): Promise<string[]>;
   /** Starts originating the bulk routes (BIRD only). */
   enableBulk(): Promise<void>;
+  /** Stops originating them again: BIRD withdraws them (BIRD only). */
+  disableBulk(): Promise<void>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -253,6 +255,9 @@ export async function startRouter(kind: 'bird' | 'frr', ns: string, spec: Router
       enableBulk: async () => {
         for (const f of spec.families) if (spec.bulk?.[f].length) await birdc('enable', `bulk_${f}`);
       },
+      disableBulk: async () => {
+        for (const f of spec.families) if (spec.bulk?.[f].length) await birdc('disable', `bulk_${f}`);
+      },
       stop: () => stopProcess(child),
     };
   }
@@ -286,6 +291,9 @@ export async function startRouter(kind: 'bird' | 'frr', ns: string, spec: Router
       return out;
     },
     enableBulk: async () => {
+      throw new Error('bulk routes are BIRD only');
+    },
+    disableBulk: async () => {
       throw new Error('bulk routes are BIRD only');
     },
     stop: () => stopProcess(child),
