@@ -112,6 +112,24 @@ describe('FakeInformers', () => {
     assert.deepEqual(inf.api.events.map((e) => e.reason), ['Bad']);
     await inf.waitForSync();
   });
+
+  it('lists by label through an index that follows adds, relabels and deletes', () => {
+    const inf = new FakeInformers();
+    const slice = (name: string, ns: string, svc?: string) => ({ metadata: { name, namespace: ns, ...(svc ? { labels: { 'kubernetes.io/service-name': svc } } : {}) } });
+    const L = 'kubernetes.io/service-name';
+    const names = (ns: string, v: string) => inf.endpointSlices.listByLabel(ns, L, v).map((o) => o.metadata!.name).sort();
+    inf.endpointSlices.add(slice('web-a', 'ns1', 'web'));
+    inf.endpointSlices.add(slice('web-b', 'ns2', 'web'));
+    inf.endpointSlices.add(slice('bare', 'ns1'));
+    assert.deepEqual(names('ns1', 'web'), ['web-a'], 'first use builds the index from what is there');
+    inf.endpointSlices.add(slice('web-c', 'ns1', 'web'));
+    assert.deepEqual(names('ns1', 'web'), ['web-a', 'web-c'], 'later adds are indexed');
+    inf.endpointSlices.update(slice('web-a', 'ns1', 'api'));
+    assert.deepEqual([names('ns1', 'web'), names('ns1', 'api')], [['web-c'], ['web-a']], 'a relabel moves the object');
+    inf.endpointSlices.delete('ns1/web-c');
+    assert.deepEqual(names('ns1', 'web'), []);
+    assert.equal(inf.endpointSlices.listByLabel('ns1', L, 'api')[0]!.metadata!.resourceVersion, inf.endpointSlices.get('ns1/web-a')!.metadata!.resourceVersion, 'the stored object, not a stale copy');
+  });
 });
 
 describe('FakeExec, MemoryLogger, MemoryMetrics, FakeHealth', () => {

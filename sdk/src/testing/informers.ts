@@ -17,6 +17,11 @@ interface Meta {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
 }
 
+/** One slot of a label index: a namespace and a label value (NUL cannot occur in either). */
+function labelSlot(namespace: string, value: string): string {
+  return `${namespace}\0${value}`;
+}
+
 function keyOf(obj: Meta, kind: string): string {
   const name = obj.metadata?.name;
   if (!name) throw new Error(`${kind}: object without metadata.name`);
@@ -30,6 +35,8 @@ function keyOf(obj: Meta, kind: string): string {
 export class FakeInformer<T extends Meta> implements Informer<T> {
   private readonly items = new Map<string, T>();
   private readonly listeners = new Set<(change: Change<T>) => void>();
+  /** label -> (namespace, value) slot -> keys of the objects carrying it. */
+  private readonly labelIndexes = new Map<string, Map<string, Set<string>>>();
   private resourceVersion = 0;
   synced = true;
 
@@ -44,8 +51,33 @@ export class FakeInformer<T extends Meta> implements Informer<T> {
   listNamespace(namespace: string): T[] {
     return this.list().filter((o) => o.metadata?.namespace === namespace);
   }
+  /** Indexed per label from its first use, like the real informer's: benches of 30k objects must not measure a scan. */
   listByLabel(namespace: string, label: string, value: string): T[] {
-    return this.listNamespace(namespace).filter((o) => o.metadata?.labels?.[label] === value);
+    let index = this.labelIndexes.get(label);
+    if (!index) {
+      this.labelIndexes.set(label, (index = new Map()));
+      for (const [key, obj] of this.items) this.indexOne(index, label, key, obj);
+    }
+    return [...(index.get(labelSlot(namespace, value)) ?? [])].map((key) => this.items.get(key)!);
+  }
+  private indexOne(index: Map<string, Set<string>>, label: string, key: string, obj: T): void {
+    const value = obj.metadata?.labels?.[label];
+    if (value === undefined) return;
+    const slot = labelSlot(obj.metadata?.namespace ?? '', value);
+    let keys = index.get(slot);
+    if (!keys) index.set(slot, (keys = new Set()));
+    keys.add(key);
+  }
+  private reindex(key: string, old: T | undefined, now: T | undefined): void {
+    for (const [label, index] of this.labelIndexes) {
+      const was = old?.metadata?.labels?.[label];
+      if (was !== undefined) {
+        const slot = labelSlot(old!.metadata?.namespace ?? '', was);
+        index.get(slot)?.delete(key);
+        if (index.get(slot)?.size === 0) index.delete(slot);
+      }
+      if (now) this.indexOne(index, label, key, now);
+    }
   }
   onChange(listener: (change: Change<T>) => void): () => void {
     this.listeners.add(listener);
@@ -74,6 +106,7 @@ export class FakeInformer<T extends Meta> implements Informer<T> {
     if (this.items.has(key)) throw new Error(`${this.kind} ${key} already exists`);
     const stored = this.stamp(obj);
     this.items.set(key, stored);
+    this.reindex(key, undefined, stored);
     this.emit({ type: 'add', object: stored });
     return stored;
   }
@@ -84,6 +117,7 @@ export class FakeInformer<T extends Meta> implements Informer<T> {
     if (!old) throw new Error(`${this.kind} ${key} does not exist`);
     const stored = this.stamp(obj);
     this.items.set(key, stored);
+    this.reindex(key, old, stored);
     this.emit({ type: 'update', object: stored, old });
     return stored;
   }
@@ -98,6 +132,7 @@ export class FakeInformer<T extends Meta> implements Informer<T> {
     const old = this.items.get(key);
     if (!old) throw new Error(`${this.kind} ${key} does not exist`);
     this.items.delete(key);
+    this.reindex(key, old, undefined);
     this.emit({ type: 'delete', object: old });
     return old;
   }
