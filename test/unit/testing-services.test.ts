@@ -115,7 +115,11 @@ describe('FakeInformers', () => {
 
   it('lists by label through an index that follows adds, relabels and deletes', () => {
     const inf = new FakeInformers();
-    const slice = (name: string, ns: string, svc?: string) => ({ metadata: { name, namespace: ns, ...(svc ? { labels: { 'kubernetes.io/service-name': svc } } : {}) } });
+    const slice = (name: string, ns: string, svc?: string) => ({
+      addressType: 'IPv4',
+      endpoints: [],
+      metadata: { name, namespace: ns, ...(svc ? { labels: { 'kubernetes.io/service-name': svc } } : {}) },
+    });
     const L = 'kubernetes.io/service-name';
     const names = (ns: string, v: string) => inf.endpointSlices.listByLabel(ns, L, v).map((o) => o.metadata!.name).sort();
     inf.endpointSlices.add(slice('web-a', 'ns1', 'web'));
