@@ -5,6 +5,8 @@
  *   the node's gobgpd itself holds them all (polled through its API, in the
  *   same loop): what krouter adds on top of the speaker; and against
  *   `ip -batch` of the same routes into a fresh namespace;
+ * - the floor under that: gobgpd alone (no agent), its RIB against its own
+ *   BMP feed to an idle station;
  * - agent RSS with 10,000 routes per family installed, per runtime (the
  *   single executable and `node dist/krouter.cjs`; raw: the same agent
  *   before the routes came), and gobgpd's RSS (raw: BIRD holding the same routes);
@@ -33,6 +35,8 @@ import {
 import { KROUTER_ROUTE_PROTOCOL } from '@krouter/sdk';
 import { rssKb } from '../helpers/krouter-process.ts';
 import { GobgpTableCounter, KernelRouteAdds } from '../helpers/route-counters.ts';
+import { startBareFeed } from '../helpers/gobgpd-feed.ts';
+import { INTERVAL_MS, MIN_GAP_MS } from '../../core/heap-settle.ts';
 import { createNetns, deleteNetns, inNetns, requireRoot } from '../helpers/netns.ts';
 import { startProcess, stopProcess } from '../helpers/processes.ts';
 import type { BenchRow } from './run.ts';
@@ -99,24 +103,72 @@ async function raceGobgpdAndKernel(c: Cluster, count: number, start: () => Promi
     const ribBase = await Promise.all(FAMS.map((f) => rib.destinations(f)));
     const t = process.hrtime.bigint();
     await start();
-    const deadline = Date.now() + LIMIT_MS;
     const timeout = (what: string) =>
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not all ${count} routes/family within ${LIMIT_MS} ms`)), LIMIT_MS).unref());
-    const gobgpd = (async () => {
-      for (;;) {
-        if (Date.now() > deadline) throw new Error(`gobgpd: not all ${count} routes/family within ${LIMIT_MS} ms`);
-        const n = await Promise.all(FAMS.map((f) => rib.destinations(f)));
-        if (n.every((v, i) => v >= ribBase[i]! + count)) return ms(t);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
     const inKernel = Promise.race([kernel.until((n) => FAMS.every((f) => n(f) >= count)).then(() => ms(t)), timeout('kernel')]);
-    const [g, k] = await Promise.all([gobgpd, inKernel]);
+    const [g, k] = await Promise.all([untilRibHolds(rib, ribBase, count, t), inKernel]);
     return { gobgpd: g, kernel: k };
   } finally {
     rib.close();
     await kernel.stop();
   }
+}
+
+/** Polls gobgpd's RIB (GetTable, every 5 ms) until it holds `count` more prefixes per family than `base`; ms since `t`. */
+async function untilRibHolds(rib: GobgpTableCounter, base: number[], count: number, t: bigint): Promise<number> {
+  const deadline = Date.now() + LIMIT_MS;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`gobgpd: not all ${count} routes/family within ${LIMIT_MS} ms`);
+    const n = await Promise.all(FAMS.map((f) => rib.destinations(f)));
+    if (n.every((v, i) => v >= base[i]! + count)) return ms(t);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * gobgpd alone, the floor under the ingest rows: a bare gobgpd peered with
+ * BIRD, its BMP Loc-RIB feed (what the agent reads) going to an idle
+ * station that only counts. Per race: when its RIB holds the burst, and when
+ * its feed has carried the burst's last path. A consumer of the feed cannot
+ * finish before the feed does.
+ */
+async function bareFeed(count: number): Promise<BenchRow[]> {
+  const prefixes = { ipv4: bulkPrefixes('ipv4', count), ipv6: bulkPrefixes('ipv6', count) };
+  const feed = await startBareFeed('rbf', FAMS, prefixes);
+  const rib = new GobgpTableCounter(feed.socket);
+  const races: Array<{ gobgpd: number; kernel: number }> = [];
+  try {
+    const ribBase = await Promise.all(FAMS.map((f) => rib.destinations(f)));
+    for (let i = 0; i < raceCount(count); i++) {
+      if (i > 0) {
+        // Withdrawn again: one message per path on the feed too.
+        const before = feed.count();
+        await feed.router.disableBulk();
+        await feed.reached(before + FAMS.length * count);
+        await waitFor('bulk withdrawn from gobgpd', async () => ((await rib.destinations('ipv4')) === ribBase[0] ? true : undefined), LIMIT_MS, 20);
+      }
+      const feedBase = feed.count();
+      const t = process.hrtime.bigint();
+      await feed.router.enableBulk();
+      const [ribMs, feedAt] = await Promise.all([untilRibHolds(rib, ribBase, count, t), feed.reached(feedBase + FAMS.length * count)]);
+      const feedMs = Number(feedAt - t) / 1e6;
+      process.stderr.write(`  gobgpd alone, ${count} routes/family: RIB ${ribMs.toFixed(0)} ms, BMP feed ${feedMs.toFixed(0)} ms\n`);
+      // The "kernel" slot holds the feed's time here, so medianRace picks by feed/RIB.
+      races.push({ gobgpd: ribMs, kernel: feedMs });
+    }
+  } finally {
+    rib.close();
+    await feed.stop();
+  }
+  const race = medianRace(races);
+  return [
+    {
+      benchmark: `router: ${count} routes/family, gobgpd alone: its BMP feed to an idle station carries them all (raw: its RIB holds them), median of ${races.length}`,
+      krouter: race.kernel,
+      raw: race.gobgpd,
+      unit: 'ms',
+    },
+  ];
 }
 
 /** Races per bulk size: `KROUTER_BENCH_ROUTER_RACES` (default 5 at 1,000 routes, 3 at 10,000). */
@@ -194,9 +246,11 @@ async function bulk(runtime: Runtime, count: number, opts: { timing: boolean }):
         target: '<= 150 MB',
       });
       if (races.length > 1) {
-        await new Promise((r) => setTimeout(r, 3000));
+        // Long enough for the agent's own heap settling (core/heap-settle.ts) to act after the last
+        // burst: it compacts at most every MIN_GAP_MS, and only after two quiet looks.
+        await new Promise((r) => setTimeout(r, MIN_GAP_MS + 2 * INTERVAL_MS));
         rows.push({
-          benchmark: `router: agent RSS, ${runtime.name}, 10000 routes/family after ${races.length} ingests, withdrawn in between (raw: same agent before)`,
+          benchmark: `router: agent RSS, ${runtime.name}, 10000 routes/family after ${races.length} ingests, withdrawn in between, heap settled (raw: same agent before)`,
           krouter: rssKb(c.nodes[0]!.agent.pid) / 1024,
           raw: agentBefore / 1024,
           unit: 'MB',
@@ -283,7 +337,10 @@ export default async function routerBench(): Promise<BenchRow[]> {
   const executable: Runtime = { name: 'executable', command: binary, args: [] };
   const bundle: Runtime = { name: 'node dist/krouter.cjs', command: paths.nodeBinary, args: [paths.bundle] };
   const rows: BenchRow[] = [];
-  for (const count of [1000, 10000]) rows.push(...(await bulk(executable, count, { timing: true })));
+  for (const count of [1000, 10000]) {
+    rows.push(...(await bulk(executable, count, { timing: true })));
+    rows.push(...(await bareFeed(count)));
+  }
   // Memory per runtime: the same 10k routes under the bundle on plain Node.
   rows.push(...(await bulk(bundle, 10000, { timing: false })));
   rows.push(...(await churn(binary)));

@@ -33,21 +33,42 @@ export class GobgpTableCounter {
   }
 }
 
-/** Counts the destinations the kernel of `ns` adds routes of one of `protocols` for, per family, from the moment it is started. */
+/**
+ * Counts the destinations the kernel of `ns` adds routes of one of
+ * `protocols` for, per family, from the moment it is started. The monitor
+ * can lose messages when routes come faster than it is read (its netlink
+ * socket overflows: ip says so on stderr); from then on the kernel's own
+ * table is counted instead, every 20 ms.
+ */
 export class KernelRouteAdds {
   /** Destinations added, per family (a route replaced again counts once). */
   private readonly added: Record<Family, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
   private readonly waiters = new Set<() => void>();
   private readonly child: ChildProcess;
   private partial = '';
+  /** Routes of the protocols in the table when started: a count of the table is offset by them. */
+  private readonly before: Record<Family, number>;
+  /** Set once the monitor reported lost messages: counted from the table, every 20 ms. */
+  private polling?: NodeJS.Timeout;
+  private counted: Record<Family, number> | undefined;
 
   private sawProbe = false;
 
   private constructor(
-    ns: string,
-    protocols: readonly string[],
+    private readonly ns: string,
+    private readonly protocols: readonly string[],
   ) {
+    this.before = { ipv4: this.tableCount('ipv4'), ipv6: this.tableCount('ipv6') };
     this.child = startProcess('ip', ['-n', ns, 'monitor', 'route']);
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (text: string) => {
+      if (this.polling || !/No buffer space|receive error/i.test(text)) return;
+      process.stderr.write(`  ip monitor in ${ns} lost messages (${text.trim()}); counting the kernel's table from now on\n`);
+      this.polling = setInterval(() => {
+        this.counted = { ipv4: this.tableCount('ipv4') - this.before.ipv4, ipv6: this.tableCount('ipv6') - this.before.ipv6 };
+        for (const w of this.waiters) w();
+      }, 20);
+    });
     // ip prints a protocol by its name when rt_protos names it (krouter registers one).
     const proto = new RegExp(`\\bproto (?:${protocols.join('|')})\\b`);
     this.child.stdout!.setEncoding('utf8');
@@ -82,15 +103,22 @@ export class KernelRouteAdds {
     return m;
   }
 
+  /** Routes of the protocols in the table now (spawns ip: only after the monitor lost messages). */
+  private tableCount(family: Family): number {
+    const out = execFileSync('ip', ['-n', this.ns, family === 'ipv4' ? '-4' : '-6', 'route', 'show', 'table', 'all'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const proto = new RegExp(`\\bproto (?:${this.protocols.join('|')})\\b`);
+    return out.split('\n').filter((l) => proto.test(l)).length;
+  }
+
   count(family: Family): number {
-    return this.added[family].size;
+    return Math.max(this.added[family].size, this.counted?.[family] ?? 0);
   }
 
   /** Resolves when `want(counts)` holds, checked on every report. */
   until(want: (count: (f: Family) => number) => boolean): Promise<void> {
     return new Promise((resolve) => {
       const check = () => {
-        if (!want((f) => this.added[f].size)) return;
+        if (!want((f) => this.count(f))) return;
         this.waiters.delete(check);
         resolve();
       };
@@ -100,6 +128,7 @@ export class KernelRouteAdds {
   }
 
   stop(): Promise<void> {
+    if (this.polling) clearInterval(this.polling);
     return stopProcess(this.child);
   }
 }
