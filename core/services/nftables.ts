@@ -1,4 +1,4 @@
-import type { Exec, Logger, NftFamily, NftTableRef, Nftables } from '@krouter/sdk';
+import type { ApplyTableOptions, Exec, Logger, NftFamily, NftTableRef, Nftables } from '@krouter/sdk';
 
 /**
  * nftables through `nft -f -`: each write is one transaction, so a failing
@@ -187,6 +187,66 @@ export function renderTableScript(table: NftTableRef, body: string): string {
 }
 export const BODY_FIRST_LINE = 4;
 
+/** A table's chains, sets and maps by name, as the kernel lists them. */
+export interface TableObjects {
+  chains: readonly string[];
+  sets: readonly string[];
+  maps: readonly string[];
+}
+
+/** Statements of a body that declare stateful objects, by their leading words. */
+const OBJECT_KINDS: ReadonlyArray<readonly string[]> = [['ct', 'timeout'], ['ct', 'helper'], ['ct', 'expectation'], ['counter'], ['quota'], ['limit'], ['secmark'], ['synproxy']];
+
+/** The stateful objects a body declares: kind words, name, and the line that declares it alone. */
+function bodyObjects(body: string): Array<{ kind: string; name: string; text: string }> | undefined {
+  const lines = body.split('\n');
+  const out: Array<{ kind: string; name: string; text: string }> = [];
+  for (const { words, line } of topLevelStatements(body)) {
+    const kind = OBJECT_KINDS.find((k) => k.every((w, i) => words[i] === w));
+    if (!kind) continue;
+    const text = lines[line - 1]!;
+    // Declared again ahead of the body, so it must stand alone on its line.
+    if (topLevelStatements(text).length !== 1) return undefined;
+    out.push({ kind: kind.join(' '), name: words[kind.length]!, text });
+  }
+  return out;
+}
+
+/**
+ * The one-transaction replacement that keeps the elements of the sets in
+ * `keep` (which must exist in `existing`): every chain and map of the table
+ * is flushed and deleted, and every other set deleted, so nothing the body
+ * declares again is left with old content; the body then declares it all,
+ * and declaring a kept set adds nothing to it. Stateful objects the body
+ * declares are declared and deleted first (declaring an existing object does
+ * not change it), so the body's declaration holds. Undefined when a body's
+ * object does not stand alone on its line (the caller replaces the table
+ * whole). The body starts on the returned line.
+ */
+export function renderKeepingTableScript(
+  table: NftTableRef,
+  body: string,
+  existing: TableObjects,
+  keep: ReadonlySet<string>,
+): { script: string; bodyFirstLine: number } | undefined {
+  checkOwnedTable(table);
+  topLevelStatements(body);
+  const objects = bodyObjects(body);
+  if (!objects) return undefined;
+  const t = `${table.family} ${table.name}`;
+  const head = [
+    ...(objects.length ? [`table ${t} {`, ...objects.map((o) => o.text), '}'] : []),
+    ...existing.chains.map((c) => `flush chain ${t} ${c}`),
+    ...existing.maps.map((m) => `flush map ${t} ${m}`),
+    ...existing.maps.map((m) => `delete map ${t} ${m}`),
+    ...existing.chains.map((c) => `delete chain ${t} ${c}`),
+    ...existing.sets.filter((x) => !keep.has(x)).map((x) => `delete set ${t} ${x}`),
+    ...objects.map((o) => `delete ${o.kind} ${t} ${o.name}`),
+    `table ${t} {`,
+  ];
+  return { script: `${head.join('\n')}\n${body}\n}\n`, bodyFirstLine: head.length + 1 };
+}
+
 export interface NftDiagnostic {
   line: number;
   message: string;
@@ -238,13 +298,56 @@ export class NftablesService implements Nftables {
     return this.opts.exec.run(cmd, argv, { input, allowFailure: true });
   }
 
-  async applyTable(table: NftTableRef, body: string): Promise<void> {
+  async applyTable(table: NftTableRef, body: string, options?: ApplyTableOptions): Promise<void> {
     const script = renderTableScript(table, body);
+    const keep = new Set(options?.keepSets ?? []);
+    if (keep.size && (await this.applyKeepingSets(table, body, keep))) return;
     const r = await this.run(['-f', '-'], script);
     if (r.code !== 0) {
       throw describeNftFailure(`nftables table ${table.family} ${table.name}: body`, script, r.stderr, BODY_FIRST_LINE);
     }
     this.logger.debug('nftables table applied', { table: `${table.family} ${table.name}`, bytes: body.length });
+  }
+
+  /**
+   * The replacement that keeps the kernel's elements of the `keep` sets the
+   * table holds. False when there is nothing to keep (no table, none of the
+   * sets) or it could not be done; the caller then replaces the table whole.
+   */
+  private async applyKeepingSets(table: NftTableRef, body: string, keep: ReadonlySet<string>): Promise<boolean> {
+    if (!(await this.tableExists(table))) return false;
+    const existing = await this.tableObjects(table);
+    const kept = existing.sets.filter((x) => keep.has(x));
+    if (!kept.length) return false;
+    const t = `${table.family} ${table.name}`;
+    const rendered = renderKeepingTableScript(table, body, existing, keep);
+    if (!rendered) {
+      this.logger.warn('nftables table replaced whole: a stateful object of its body shares its line with another statement; the kernel-filled sets start empty', { table: t, sets: kept.length });
+      return false;
+    }
+    const r = await this.run(['-f', '-'], rendered.script);
+    if (r.code === 0) {
+      this.logger.debug('nftables table applied, kernel-filled sets kept', { table: t, bytes: body.length, keptSets: kept.length });
+      return true;
+    }
+    // A kept set the body declares differently (another type) fails the transaction, which then
+    // changed nothing: the whole replacement still applies the body, without the kept elements.
+    const error = describeNftFailure(`nftables table ${t}: body`, rendered.script, r.stderr, rendered.bodyFirstLine);
+    this.logger.warn('nftables table replaced whole: keeping its kernel-filled sets failed; they start empty', { table: t, sets: kept.length, error: error.message });
+    return false;
+  }
+
+  /** The names of a table's chains, sets and maps (no rules, no elements: cheap at any size). */
+  async tableObjects(table: NftTableRef): Promise<TableObjects> {
+    checkOwnedTable(table);
+    const list = async (args: string[], kind: 'chain' | 'set' | 'map') => {
+      const r = await this.run(['-j', ...args, table.family]);
+      if (r.code !== 0) throw new NftError(`nftables table ${table.family} ${table.name}: list ${kind}s failed: ${r.stderr.trim()}`);
+      const items = (JSON.parse(r.stdout) as { nftables?: Array<Record<string, { table?: string; name?: string } | undefined>> }).nftables ?? [];
+      return items.flatMap((e) => (e[kind]?.table === table.name && e[kind]?.name !== undefined ? [e[kind]!.name!] : []));
+    };
+    const [chains, sets, maps] = await Promise.all([list(['list', 'chains'], 'chain'), list(['-t', 'list', 'sets'], 'set'), list(['-t', 'list', 'maps'], 'map')]);
+    return { chains, sets, maps };
   }
 
   async applyScript(script: string): Promise<void> {

@@ -153,9 +153,12 @@ export class ServiceProxyAgent {
     // Oldest key first, so the same service keeps a contested address on every node and every run.
     // Fragments are rendered as the body consumes them: none is kept (they are rendered again from the
     // state when a partial sync needs the old one).
-    const body = renderBody(globals, this.claimedFragments(services, globals));
+    // A full sync (start, periodic resync, repair) must not send affinity's clients elsewhere: the
+    // kernel's affinity sets keep their elements.
+    const dynamicSets: string[] = [];
+    const body = renderBody(globals, this.claimedFragments(services, globals, dynamicSets));
     const kernelBefore = previous === body ? { json: await readTable(this.deps.nftables) } : undefined;
-    const bytes = await applyFull(this.deps.nftables, body);
+    const bytes = await applyFull(this.deps.nftables, body, dynamicSets);
     if (kernelBefore) {
       const objects = nftTableDrift(await readTable(this.deps.nftables), kernelBefore.json);
       if (objects.length) {
@@ -174,11 +177,13 @@ export class ServiceProxyAgent {
     return { bytes, count: services.size };
   }
 
-  /** Every service's fragment, claimed in key order, rendered as the caller consumes them. */
-  private *claimedFragments(services: ReadonlyMap<string, ServiceState>, globals: Globals): Generator<Fragment> {
+  /** Every service's fragment, claimed in key order, rendered as the caller consumes them; their sets' names go to `sets`. */
+  private *claimedFragments(services: ReadonlyMap<string, ServiceState>, globals: Globals, sets: string[]): Generator<Fragment> {
     for (const k of [...services.keys()].sort()) {
       const s = services.get(k)!;
-      yield this.claimed(s, renderService(s, globals));
+      const fragment = this.claimed(s, renderService(s, globals));
+      sets.push(...fragment.sets.keys());
+      yield fragment;
     }
   }
 

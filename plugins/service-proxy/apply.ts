@@ -3,9 +3,13 @@ import { TABLE } from './names.ts';
 
 /** The one table this plugin owns, written through the Nftables service. */
 
-/** Full sync: the whole table replaced in one transaction. Returns the transaction's size in bytes. */
-export async function applyFull(nft: Nftables, body: string): Promise<number> {
-  await nft.applyTable(TABLE, body);
+/**
+ * Full sync: the whole table replaced in one transaction, but for the
+ * `dynamicSets` the body declares (ClientIP affinity, filled by the data
+ * path), which keep their clients. Returns the transaction's size in bytes.
+ */
+export async function applyFull(nft: Nftables, body: string, dynamicSets: Iterable<string>): Promise<number> {
+  await nft.applyTable(TABLE, body, { keepSets: dynamicSets });
   return Buffer.byteLength(body);
 }
 

@@ -9,7 +9,7 @@
  * to an API server -> rule in the kernel, for the real binary) is measured
  * by kube-proxy-compare.bench.ts.
  */
-import type { NftTableRef, Nftables, V1EndpointSlice } from '@krouter/sdk';
+import type { ApplyTableOptions, NftTableRef, Nftables, V1EndpointSlice } from '@krouter/sdk';
 import { createTestContext, FakeAddressFamilies, FakeExec, FakeInformers, FakeNftables, makeNode } from '@krouter/sdk/testing';
 import { Exec } from '../../core/services/exec.ts';
 import { NftablesService, renderTableScript } from '../../core/services/nftables.ts';
@@ -33,9 +33,9 @@ class Recording implements Nftables {
   lastBody = '';
   lastScript = '';
   constructor(private readonly inner: NftablesService) {}
-  applyTable(t: NftTableRef, body: string) {
+  applyTable(t: NftTableRef, body: string, options?: ApplyTableOptions) {
     this.lastBody = body;
-    return this.inner.applyTable(t, body);
+    return this.inner.applyTable(t, body, options);
   }
   applyScript(script: string) {
     this.lastScript = script;

@@ -73,6 +73,37 @@ describe('NftablesService (integration)', function () {
     assert.equal(objects(await nft.listTable(TABLE), 'chain').length, 0);
   });
 
+  it('keeps the elements of kernel-filled sets the caller names across a replacement, in one transaction', async () => {
+    const affinity = (timeout: number, withChain: boolean) =>
+      [
+        `  ct timeout t-udp { protocol udp; l3proto ip; policy = { unreplied: ${timeout}, replied: ${timeout} }; }`,
+        '  set aff4 { type ipv4_addr; flags dynamic,timeout; }',
+        '  set aff6 { type ipv6_addr; flags dynamic,timeout; }',
+        '  set plain { type ipv4_addr; elements = { 198.18.0.1 } }',
+        '  map m { type ipv4_addr : verdict; elements = { 198.18.0.1 : goto c } }',
+        withChain ? '  chain c {\n    ct timeout set "t-udp"\n    update @aff4 { ip saddr timeout 600s }\n    update @aff6 { ip6 saddr timeout 600s }\n  }' : '  chain c {\n  }',
+        '  chain pre {\n    type filter hook prerouting priority 0; policy accept;\n    ip saddr @aff4 goto c\n    ip daddr vmap @m\n  }',
+      ].join('\n');
+    const elements = async () => {
+      const sets = objects(await nft.listTable(TABLE), 'set');
+      return Object.fromEntries(sets.map((s) => [s.name, ((s.elem as Array<{ elem?: { val: string } } | string>) ?? []).map((e) => (typeof e === 'string' ? e : e.elem!.val))]));
+    };
+    await nft.applyTable(TABLE, affinity(30, true), { keepSets: ['aff4', 'aff6'] });
+    await nft.applyScript('add element inet krouter-test aff4 { 198.18.7.7 timeout 600s }\nadd element inet krouter-test aff6 { fd00::7 timeout 600s }\nadd element inet krouter-test plain { 198.18.0.9 }\n');
+    // Replaced with another timeout policy, the chain rewritten: the named sets keep their clients, the plain set is the body's.
+    await nft.applyTable(TABLE, affinity(40, true), { keepSets: ['aff4', 'aff6'] });
+    assert.deepEqual(await elements(), { aff4: ['198.18.7.7'], aff6: ['fd00::7'], plain: ['198.18.0.1'] });
+    assert.match(ruleset(), /policy = \{[^}]*replied : 40/, 'the new ct timeout policy holds');
+    assert.equal(objects(await nft.listTable(TABLE), 'rule').length, 5, 'no rule doubled');
+    // A set not named is emptied as before; a named set the body drops is gone.
+    await nft.applyTable(TABLE, affinity(40, true).replace('  set aff6 { type ipv6_addr; flags dynamic,timeout; }\n', '').replace('    update @aff6 { ip6 saddr timeout 600s }\n', ''), { keepSets: ['aff4'] });
+    assert.deepEqual(await elements(), { aff4: ['198.18.7.7'], plain: ['198.18.0.1'] });
+    // A kept set declared with another type fails the keeping transaction: the body still applies, the set starts empty.
+    await nft.applyTable(TABLE, affinity(40, false).replace('set aff4 { type ipv4_addr;', 'set aff4 { type ipv6_addr;').replace('ip saddr @aff4', 'ip6 saddr @aff4'), { keepSets: ['aff4'] });
+    assert.deepEqual((await elements()).aff4, []);
+    assert.match(ruleset(), /set aff4 \{\n\s+type ipv6_addr/);
+  });
+
   it('keeps the old table when the new body fails, and names the line', async () => {
     await nft.applyTable(TABLE, body(1));
     const before = ruleset();

@@ -8,6 +8,7 @@ import {
   NftablesService,
   NftError,
   parseNftErrors,
+  renderKeepingTableScript,
   renderTableScript,
   topLevelStatements,
 } from '../../core/services/nftables.ts';
@@ -17,6 +18,33 @@ describe('nftables render and checks', () => {
     const script = renderTableScript({ family: 'inet', name: 'krouter-proxy' }, '  set s4 { type ipv4_addr; }');
     assert.equal(script, 'table inet krouter-proxy {}\ndelete table inet krouter-proxy\ntable inet krouter-proxy {\n  set s4 { type ipv4_addr; }\n}\n');
     assert.equal(script.split('\n')[BODY_FIRST_LINE - 1], '  set s4 { type ipv4_addr; }');
+  });
+
+  it('renders a replacement that keeps kernel-filled sets: everything else emptied and deleted first, objects declared again', () => {
+    const body = ['  ct timeout t-udp { protocol udp; l3proto ip; policy = { unreplied: 9, replied: 9 }; }', '  set aff { type ipv4_addr; flags dynamic,timeout; }', '  chain c {', '    update @aff { ip saddr timeout 60s }', '  }'].join('\n');
+    const existing = { chains: ['c', 'old'], sets: ['aff', 'gone-aff', 'plain'], maps: ['m'] };
+    const r = renderKeepingTableScript({ family: 'inet', name: 'krouter-x' }, body, existing, new Set(['aff', 'gone-aff-not-in-kernel']))!;
+    const t = 'inet krouter-x';
+    assert.deepEqual(r.script.split('\n').slice(0, r.bodyFirstLine - 1), [
+      `table ${t} {`,
+      '  ct timeout t-udp { protocol udp; l3proto ip; policy = { unreplied: 9, replied: 9 }; }',
+      '}',
+      `flush chain ${t} c`,
+      `flush chain ${t} old`,
+      `flush map ${t} m`,
+      `delete map ${t} m`,
+      `delete chain ${t} c`,
+      `delete chain ${t} old`,
+      `delete set ${t} gone-aff`,
+      `delete set ${t} plain`,
+      `delete ct timeout ${t} t-udp`,
+      `table ${t} {`,
+    ]);
+    assert.equal(r.script.split('\n').slice(r.bodyFirstLine - 1).join('\n'), `${body}\n}\n`);
+    // An object that shares its line with another statement cannot be declared alone: no keeping.
+    assert.equal(renderKeepingTableScript({ family: 'inet', name: 'krouter-x' }, '  counter a { }; counter b { }', existing, new Set(['aff'])), undefined);
+    assert.throws(() => renderKeepingTableScript({ family: 'inet', name: 'other' }, body, existing, new Set()), /not owned/);
+    assert.throws(() => renderKeepingTableScript({ family: 'inet', name: 'krouter-x' }, '}\ntable inet other {', existing, new Set()), /unbalanced/);
   });
 
   it('refuses tables krouter does not own', () => {

@@ -92,6 +92,20 @@ describe('service-proxy plugin (with the SDK test doubles)', () => {
     assert.equal(await t.agent.sync(['node']), 'full', 'the zone changed: every service is rebuilt');
   });
 
+  it('a full sync asks to keep the affinity sets of ClientIP services (and only those)', async () => {
+    const t = setup(['ipv4', 'ipv6']);
+    t.informers.services.add(web());
+    t.informers.services.add(makeService('ns', 'sticky', { clusterIPs: ['198.18.128.12'], sessionAffinity: {} }));
+    t.informers.endpointSlices.add(slice4(['198.18.16.5', '198.18.16.6']));
+    t.informers.endpointSlices.add(makeSlice('ns', 'sticky', 'sticky-4', 'IPv4', [{ ip: '198.18.16.7' }, { ip: '198.18.16.8' }]));
+    for (const reason of ['start', 'resync']) {
+      assert.equal(await t.agent.sync([reason]), 'full');
+      const write = t.deps.nftables.writes.at(-1) as { kind: string; keepSets?: string[]; body: string };
+      assert.deepEqual(write.keepSets, ['aff-ipv4-ns/sticky/tcp/http/198.18.16.7/8080', 'aff-ipv4-ns/sticky/tcp/http/198.18.16.8/8080'], reason);
+      for (const name of write.keepSets!) assert.ok(write.body.includes(`set ${name} { type ipv4_addr; flags dynamic,timeout; }`), name);
+    }
+  });
+
   it('a failed transaction makes the next sync full, and the services stay dirty', async () => {
     const t = setup(['ipv4']);
     t.informers.services.add(web());

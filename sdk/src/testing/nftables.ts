@@ -1,4 +1,4 @@
-import type { NftTableRef, Nftables } from '../services/nftables.ts';
+import type { ApplyTableOptions, NftTableRef, Nftables } from '../services/nftables.ts';
 
 function refKey(t: NftTableRef): string {
   return `${t.family} ${t.name}`;
@@ -16,7 +16,9 @@ function checkOwned(t: NftTableRef): void {
 export class FakeNftables implements Nftables {
   readonly tables = new Map<string, string>();
   /** Every write, in order. */
-  readonly writes: Array<{ kind: 'table'; table: NftTableRef; body: string } | { kind: 'script'; script: string } | { kind: 'delete'; table: NftTableRef }> = [];
+  readonly writes: Array<
+    { kind: 'table'; table: NftTableRef; body: string; keepSets?: string[] } | { kind: 'script'; script: string } | { kind: 'delete'; table: NftTableRef }
+  > = [];
   private failure: string | undefined;
 
   failNext(message: string): void {
@@ -34,10 +36,12 @@ export class FakeNftables implements Nftables {
     return this.tables.get(refKey(table));
   }
 
-  async applyTable(table: NftTableRef, body: string): Promise<void> {
+  /** Records `keepSets` with the write (sorted); the fake holds no set elements to keep. */
+  async applyTable(table: NftTableRef, body: string, options?: ApplyTableOptions): Promise<void> {
     checkOwned(table);
     this.maybeFail();
-    this.writes.push({ kind: 'table', table: { ...table }, body });
+    const keepSets = options?.keepSets ? [...options.keepSets].sort() : undefined;
+    this.writes.push({ kind: 'table', table: { ...table }, body, ...(keepSets?.length ? { keepSets } : {}) });
     this.tables.set(refKey(table), body);
   }
 
