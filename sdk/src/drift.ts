@@ -77,8 +77,11 @@ export function nftTableDrift(expected: unknown, actual: unknown): DriftObject[]
           const { elem, ...definition } = norm;
           record(object, JSON.stringify(definition));
           // A dynamic set's elements are the packet path's (e.g. session affinity), not what was written.
+          // nft 1.0.6's JSON leaves `dynamic` out of the flags of a `flags dynamic,timeout` set: a set
+          // whose elements time out counts as filled at run time too.
           const flags = definition.flags;
-          const dynamic = flags === 'dynamic' || (Array.isArray(flags) && flags.includes('dynamic'));
+          const runtime = (f: string) => f === 'dynamic' || f === 'timeout';
+          const dynamic = (typeof flags === 'string' && runtime(flags)) || (Array.isArray(flags) && flags.some((f) => typeof f === 'string' && runtime(f)));
           if (!dynamic) for (const e of (elem as Json[] | undefined) ?? []) record('element', `${norm.name} ${JSON.stringify(e)}`);
         } else {
           record(object, JSON.stringify(norm));

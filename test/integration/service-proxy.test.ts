@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exec as ExecService, ExecOptions, Family } from '@krouter/sdk';
-import { createTestContext, FakeAddressFamilies, FakeInformers, makeNode } from '@krouter/sdk/testing';
+import { createTestContext, FakeAddressFamilies, FakeInformers, makeNode, type MemoryMetrics } from '@krouter/sdk/testing';
 import { Exec } from '../../core/services/exec.ts';
 import { NftablesService } from '../../core/services/nftables.ts';
 import { ServiceProxyAgent } from '../../plugins/service-proxy/agent.ts';
@@ -164,6 +164,7 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
   describe(`service proxy on the real kernel (${families.join('+')})`, function () {
     let lab: Lab | undefined;
     let agent: ServiceProxyAgent;
+    let agentMetrics: MemoryMetrics;
     let informers: FakeInformers;
 
     const slices = (which: Array<'ep1' | 'ep2'>) =>
@@ -179,14 +180,15 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
       );
 
     /** An agent in the node namespace; dual-stack also runs with conntrack timeouts (kube-router's --service-*-timeout). */
-    const newAgent = () => {
-      const { ctx } = createTestContext(configSchema.parse(families.length === 2 ? { conntrackTimeouts: TIMEOUTS } : {}), { name: 'service-proxy', nodeName: 'n1' });
-      return new ServiceProxyAgent(ctx, {
+    const newAgent = (): [ServiceProxyAgent, MemoryMetrics] => {
+      const { ctx, metrics } = createTestContext(configSchema.parse(families.length === 2 ? { conntrackTimeouts: TIMEOUTS } : {}), { name: 'service-proxy', nodeName: 'n1' });
+      const created = new ServiceProxyAgent(ctx, {
         families: new FakeAddressFamilies({ enabled: families, nodeName: 'n1', nodes: informers.nodes }),
         nftables: new NftablesService({ exec: new Exec(), logger: ctx.logger, netns: lab!.node }),
         informers,
         exec: new NetnsExec(lab!.node),
       });
+      return [created, metrics];
     };
 
     /** The clients the kernel's affinity set of the sticky service's endpoint `e` holds. */
@@ -206,7 +208,7 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
       informers = new FakeInformers();
       informers.nodes.add(makeNode('n1', { internalIPs: families.map((f) => NET[f].node), podCIDRs: families.map((f) => NET[f].pods) }));
       // Dual-stack also runs with conntrack timeouts (kube-router's --service-*-timeout).
-      agent = newAgent();
+      [agent, agentMetrics] = newAgent();
       informers.services.add(
         makeService('ns', 'web', {
           type: 'NodePort',
@@ -373,13 +375,15 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
         placed.set(f, first[0] as 'ep1' | 'ep2');
         assert.deepEqual(affinityClients(f, placed.get(f)!), [NET[f].client]);
       }
-      const restarted = newAgent();
+      const [restarted] = newAgent();
       try {
         for (const [who, sync] of [
           ['the periodic resync', () => agent.sync(['resync'])],
           ['a restarted agent', () => restarted.sync(['start'])],
         ] as const) {
           assert.equal(await sync(), 'full', who);
+          // The resync checks for drift: the affinity sets' clients are the packet path's, not drift.
+          assert.equal(agentMetrics.value('drift_repairs_total', { plugin: 'service-proxy', object: 'element' }), undefined, 'no drift told');
           for (const f of families) {
             // The kernel's own record, not only traffic (which a lost record sends back by chance half the time).
             assert.deepEqual(affinityClients(f, placed.get(f)!), [NET[f].client], `${who}, ${f}: the client is still placed`);

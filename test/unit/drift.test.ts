@@ -43,12 +43,14 @@ describe('drift: kernel state differing from what was applied', () => {
     assert.deepEqual(nftTableDrift(applied, listing({ elements: [] })), ['element'], 'a set emptied by hand');
     assert.deepEqual(nftTableDrift(applied, listing({ elements: ['198.19.1.2', '198.19.1.3'], rule: '@other' })), ['rule']);
     // Elements the packet path adds to a dynamic set (session affinity) are not drift.
-    const withAffinity = (elem: unknown[]) => {
+    const withAffinity = (elem: unknown[], flags = ['dynamic', 'timeout']) => {
       const doc = listing({ elements: ['198.19.1.2', '198.19.1.3'] });
-      doc.nftables.push({ set: { family: 'inet', table: 'krouter-x', name: 'aff', type: 'ipv4_addr', handle: 9, flags: ['dynamic', 'timeout'], ...(elem.length ? { elem } : {}) } } as never);
+      doc.nftables.push({ set: { family: 'inet', table: 'krouter-x', name: 'aff', type: 'ipv4_addr', handle: 9, flags, ...(elem.length ? { elem } : {}) } } as never);
       return doc;
     };
     assert.deepEqual(nftTableDrift(withAffinity([]), withAffinity([{ elem: { val: '198.18.0.254', timeout: 10800, expires: 10790 } }])), []);
+    // nft 1.0.6 lists a `flags dynamic,timeout` set as `"flags": ["timeout"]` in JSON.
+    assert.deepEqual(nftTableDrift(withAffinity([], ['timeout']), withAffinity([{ elem: { val: '198.18.0.254', timeout: 10800, expires: 10790 } }], ['timeout'])), []);
   });
 
   it('driftRepairs counts one repair per kind of object and sync, labelled with the plugin', () => {
