@@ -171,6 +171,10 @@ export function controllerManagerCommand(spec: ControlPlaneSpec): ComponentComma
       `--cluster-signing-cert-file=${f.caCert}`,
       `--cluster-signing-key-file=${f.caKey}`,
       '--configure-cloud-routes=false',
+      // Client-side rate limits sized for the lab's bursts: at the defaults (20/s, burst 30) starting
+      // the controllers, each with its own service account and token, waited seconds on the limiter.
+      '--kube-api-qps=500',
+      '--kube-api-burst=1000',
       '--v=1',
     ],
   };
