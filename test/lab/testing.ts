@@ -143,12 +143,17 @@ export interface SuiteLab {
 export function labForSuite(dirPrefix: string, upArgs: string[], opts: { demoWorkloads?: boolean } = {}): SuiteLab {
   const lab = { nodes: [] as LabNodeInfo[] } as SuiteLab;
   let stateDir: string | undefined;
+  // The suite's wall time and its lab's share, printed at its end: where the e2e tier's time goes.
+  let startedAt = 0;
+  let upSeconds = 0;
 
   before(async function () {
     requireRoot();
+    startedAt = performance.now();
     stateDir = mkdtempSync(path.join(os.tmpdir(), dirPrefix));
     lab.stateDir = stateDir;
     labCli(stateDir, ['up', ...upArgs]);
+    upSeconds = (performance.now() - startedAt) / 1000;
     const state = loadLabState(stateDir)!;
     lab.spec = state.spec;
     lab.fams = families(state.spec);
@@ -160,10 +165,13 @@ export function labForSuite(dirPrefix: string, upArgs: string[], opts: { demoWor
 
   after(function () {
     if (!stateDir) return;
+    const downFrom = performance.now();
     try {
       labCli(stateDir, ['down']);
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
+      const s = (t: number) => t.toFixed(1);
+      console.log(`    (suite ${s((performance.now() - startedAt) / 1000)} s: lab up ${s(upSeconds)} s, down ${s((performance.now() - downFrom) / 1000)} s)`);
     }
   });
 
