@@ -18,9 +18,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
+async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -136,7 +136,9 @@ describe('gobgpd supervisor', function () {
   describe('adoption of a gobgpd left running', () => {
     /**
      * Stands in for a gobgpd a previous agent left behind: argv[0] is "gobgpd"
-     * and it serves the unix socket named after --api-hosts.
+     * and it serves the unix socket named after --api-hosts. Wait for it with
+     * `socketIsLive`: the socket file exists from bind(), before listen(), and a
+     * supervisor looking then finds a dead socket and replaces it.
      */
     function orphanGobgpd(socketPath: string) {
       const script = path.join(dir, 'serve.py');
@@ -155,7 +157,7 @@ describe('gobgpd supervisor', function () {
       const socketPath = path.join(dir, 'adopt.sock');
       const orphan = orphanGobgpd(socketPath);
       try {
-        await until('orphan listening', () => existsSync(socketPath));
+        await until('orphan listening', () => socketIsLive(socketPath));
         // Its previous supervisor: a process that has exited.
         writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: orphan.pid!, owner: { pid: 999_999_999, startTime: '1' } }));
         const ready: ReadyInfo[] = [];
@@ -192,7 +194,7 @@ describe('gobgpd supervisor', function () {
       const orphan = orphanGobgpd(socketPath);
       const exited = new Promise((r) => orphan.once('exit', r));
       try {
-        await until('orphan listening', () => existsSync(socketPath));
+        await until('orphan listening', () => socketIsLive(socketPath));
         writeFileSync(`${socketPath}.pid`, renderPidFile({ pid: orphan.pid! }));
         const ready: ReadyInfo[] = [];
         const sup = supervisor(socketPath, {
