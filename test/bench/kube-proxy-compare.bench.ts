@@ -23,6 +23,7 @@
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Cleanups } from '../helpers/cleanups.ts';
 import { API_RELAY_PORT, startCluster, startRelay, underlay, UNDERLAY_PREFIX, type Cluster } from '../helpers/bgp-peers.ts';
 import { resourceByKind } from '../helpers/fake-apiserver/index.ts';
 import { metricValue } from '../helpers/krouter-process.ts';
@@ -238,26 +239,18 @@ const KP_HEALTHZ_PORT = 10256;
 
 /** kube-proxy in its own namespace, as node-2 of the cluster; returns the side and how to stop it. */
 async function startKubeProxy(c: Cluster, bin: string): Promise<{ side: Side; child: ChildProcess; output: () => string; cleanup: () => Promise<void> }> {
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const cleanup = async () => {
-    for (const f of cleanups.reverse()) {
-      try {
-        await f();
-      } catch {
-        /* keep cleaning */
-      }
-    }
-  };
+  const cleanups = new Cleanups();
+  const cleanup = () => cleanups.run();
   try {
     const ns = createNetns('kpc-kp');
-    cleanups.push(() => deleteNetns(ns));
+    cleanups.add(() => deleteNetns(ns));
     linkNetns(ns, 'eth0', c.switchNs, 'kp0');
     inNetns(c.switchNs, 'ip', ['link', 'set', 'kp0', 'master', 'br0']);
     for (const f of ['ipv4', 'ipv6'] as const) addAddress(ns, 'eth0', `${underlay(2)[f]}/${UNDERLAY_PREFIX[f]}`);
     await c.createNode(c.nodeObject(2));
-    cleanups.push(() => c.deleteNode('node-2'));
+    cleanups.add(() => c.deleteNode('node-2'));
     const relay = await startRelay(ns, path.join(c.dir, 'api.sock'));
-    cleanups.push(() => stopProcess(relay));
+    cleanups.add(() => stopProcess(relay));
 
     const kubeconfig = path.join(c.dir, 'kube-proxy.kubeconfig');
     fs.writeFileSync(
@@ -289,7 +282,7 @@ async function startKubeProxy(c: Cluster, bin: string): Promise<{ side: Side; ch
       '--v=1',
     ];
     const child = startProcess('ip', ['netns', 'exec', ns, bin, ...args]);
-    cleanups.push(() => stopProcess(child, 10_000));
+    cleanups.add(() => stopProcess(child, 10_000));
     const lines: string[] = [];
     const keep = (d: Buffer) => {
       lines.push(...d.toString('utf8').split('\n').filter(Boolean));

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Cleanups } from './cleanups.ts';
 import { addAddress, createNetns, deleteNetns, inNetns, linkNetns } from './netns.ts';
 import { startProcess, stopProcess } from './processes.ts';
 import { descendants, isAlive, startAgent, writeConfig, type AgentProcess } from './krouter-process.ts';
@@ -401,21 +402,13 @@ export interface AgentBinary {
 export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinary): Promise<Cluster> {
   const families = familiesOf(opts.mode);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `krouter-${opts.tag}-`));
-  const cleanups: Array<() => Promise<void> | void> = [];
-  const stop = async () => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch {
-        /* keep cleaning */
-      }
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
+  const cleanups = new Cleanups();
+  cleanups.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stop = () => cleanups.run();
   try {
     // API server in this process, a unix socket in front of it for the namespaces.
     const server = await startApiServer({ listen: [{ host: '127.0.0.1', port: 0 }] });
-    cleanups.push(() => server.close());
+    cleanups.add(() => server.close());
     const apiUrl = server.url;
     const apiPort = Number(new URL(apiUrl).port);
     const apiSock = path.join(dir, 'api.sock');
@@ -431,7 +424,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     });
-    cleanups.push(
+    cleanups.add(
       () =>
         new Promise<void>((resolve) => {
           for (const s of sockets) s.destroy();
@@ -440,7 +433,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
     );
 
     const switchNs = createNetns(`${opts.tag}sw`);
-    cleanups.push(() => deleteNetns(switchNs));
+    cleanups.add(() => deleteNetns(switchNs));
     inNetns(switchNs, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     inNetns(switchNs, 'ip', ['link', 'set', 'br0', 'up']);
     const underlayFamilies = opts.underlay ?? families;
@@ -451,7 +444,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
     };
 
     const routerNs = createNetns(`${opts.tag}r`);
-    cleanups.push(() => deleteNetns(routerNs));
+    cleanups.add(() => deleteNetns(routerNs));
     attach(routerNs, 'r0', ROUTER_INDEX);
 
     const routerAddr = underlay(ROUTER_INDEX);
@@ -480,7 +473,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       };
       router = await startRouter(opts.router, routerNs, spec, path.join(dir, 'router'));
       const r = router;
-      cleanups.push(() => r.stop());
+      cleanups.add(() => r.stop());
     }
 
     const nodeObject = (i: number, annotations?: Record<string, string>) => {
@@ -507,10 +500,10 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
     const nodes: ClusterNode[] = [];
     for (let i = 1; i <= opts.nodes; i++) {
       const ns = createNetns(`${opts.tag}${i}`);
-      cleanups.push(() => deleteNetns(ns));
+      cleanups.add(() => deleteNetns(ns));
       attach(ns, `n${i}`, i);
       const relayChild = await startRelay(ns, apiSock);
-      cleanups.push(() => stopProcess(relayChild));
+      cleanups.add(() => stopProcess(relayChild));
       const nodeDir = path.join(dir, `node-${i}`);
       fs.mkdirSync(nodeDir, { recursive: true });
       const socket = path.join(nodeDir, 'gobgp.sock');
@@ -538,7 +531,7 @@ export async function startCluster(opts: ClusterOptions, agentBinary: AgentBinar
       const agent = await startAgent('ip', ['netns', 'exec', ns, agentBinary.command, ...agentBinary.args, 'run', '--config', config]);
       // gobgpd is the agent's child: stop the agent first (it stops gobgpd), then anything left by PID.
       // gobgpd runs in its own session and may outlive a killed agent: its pid file names it.
-      cleanups.push(async () => {
+      cleanups.add(async () => {
         const children = descendants(agent.pid).map((d) => d.pid);
         const fromFile = gobgpdPidFromFile(socket);
         await stopProcess(agent.child, 10_000);

@@ -23,6 +23,7 @@ import {
   type Family,
   type RunningRouter,
 } from './bgp-peers.ts';
+import { Cleanups } from './cleanups.ts';
 import { addAddress, createNetns, deleteNetns, inNetns, linkNetns } from './netns.ts';
 import { startProcess, stopProcess } from './processes.ts';
 
@@ -59,19 +60,12 @@ function gobgp(socket: string, args: string[]): Promise<void> {
 
 export async function startBareFeed(tag: string, families: Family[], bulk: Record<Family, string[]>): Promise<BareFeed> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `krouter-${tag}-`));
-  const cleanups: Array<() => Promise<void> | void> = [() => fs.rmSync(dir, { recursive: true, force: true })];
-  const stop = async () => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch {
-        /* keep cleaning */
-      }
-    }
-  };
+  const cleanups = new Cleanups();
+  cleanups.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stop = () => cleanups.run();
   try {
     const switchNs = createNetns(`${tag}sw`);
-    cleanups.push(() => deleteNetns(switchNs));
+    cleanups.add(() => deleteNetns(switchNs));
     inNetns(switchNs, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
     inNetns(switchNs, 'ip', ['link', 'set', 'br0', 'up']);
     const attach = (ns: string, port: string, i: number) => {
@@ -80,10 +74,10 @@ export async function startBareFeed(tag: string, families: Family[], bulk: Recor
       for (const f of families) addAddress(ns, 'eth0', `${underlay(i)[f]}/${UNDERLAY_PREFIX[f]}`);
     };
     const routerNs = createNetns(`${tag}r`);
-    cleanups.push(() => deleteNetns(routerNs));
+    cleanups.add(() => deleteNetns(routerNs));
     attach(routerNs, 'r0', ROUTER_INDEX);
     const nodeNs = createNetns(`${tag}1`);
-    cleanups.push(() => deleteNetns(nodeNs));
+    cleanups.add(() => deleteNetns(nodeNs));
     attach(nodeNs, 'n1', 1);
     const routerAddr = underlay(ROUTER_INDEX);
     const node = underlay(1);
@@ -101,13 +95,13 @@ export async function startBareFeed(tag: string, families: Family[], bulk: Recor
       },
       path.join(dir, 'router'),
     );
-    cleanups.push(() => router.stop());
+    cleanups.add(() => router.stop());
 
     const socket = path.join(dir, 'gobgp.sock');
     const gobgpd = startProcess('ip', ['netns', 'exec', nodeNs, 'gobgpd', '--api-hosts', `unix://${socket}`, '--pprof-disable']);
-    cleanups.push(() => stopProcess(gobgpd));
+    cleanups.add(() => stopProcess(gobgpd));
     const station: ChildProcess = startProcess('ip', ['netns', 'exec', nodeNs, paths.nodeBinary, '-e', STATION]);
-    cleanups.push(() => stopProcess(station));
+    cleanups.add(() => stopProcess(station));
     let total = 0;
     let port = 0;
     const waiters = new Set<() => void>();
