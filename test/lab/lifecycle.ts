@@ -400,6 +400,9 @@ export interface DownResult {
   links: string[];
 }
 
+/** How long `down` lets a control-plane component or the router end on SIGTERM before SIGKILL. */
+const DOWN_GRACE_MS = 500;
+
 export async function down({ stateDir, log }: { stateDir: string; log: Log }): Promise<DownResult> {
   const result: DownResult = { found: false, stopped: [], namespaces: [], links: [] };
   const read = (): { state?: LabState; processes: RecordedProcess[] } => {
@@ -455,7 +458,9 @@ export async function down({ stateDir, log }: { stateDir: string; log: Log }): P
   if (alive.length) log(`stopping ${alive.map((p) => `${p.name} (${p.pid})`).join(', ')}`);
   const daemons = alive.filter((p) => p.name === 'daemon');
   await Promise.all(daemons.map((p) => stopRecorded(p, 15_000)));
-  await Promise.all(alive.filter((p) => !daemons.includes(p)).map((p) => stopRecorded(p, 4000)));
+  // The rest (control plane, router) keeps no state beyond the lab: a short grace. The API server
+  // spends ~4 s of a SIGTERM draining its watches, and etcd waits for it, in every lab's down.
+  await Promise.all(alive.filter((p) => !daemons.includes(p)).map((p) => stopRecorded(p, DOWN_GRACE_MS)));
   result.stopped = alive.map((p) => p.name);
 
   // Namespaces: pods the kubelets recorded, then nodes and router. Whatever

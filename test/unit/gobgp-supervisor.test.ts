@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@krouter/sdk';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { GobgpdSupervisor, backoffMs, parsePidFile, renderPidFile, socketIsLive, type ReadyInfo } from '../../core/services/gobgp/supervisor.ts';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
@@ -140,6 +140,12 @@ describe('gobgpd supervisor', function () {
      * `socketIsLive`: the socket file exists from bind(), before listen(), and a
      * supervisor looking then finds a dead socket and replaces it.
      */
+    const orphans: ChildProcess[] = [];
+    // A test that fails or times out before its own `finally` leaves no stand-in running.
+    afterEach(() => {
+      for (const o of orphans.splice(0)) if (o.exitCode === null && o.signalCode === null) o.kill('SIGKILL');
+    });
+
     function orphanGobgpd(socketPath: string) {
       const script = path.join(dir, 'serve.py');
       writeFileSync(
@@ -150,6 +156,7 @@ describe('gobgpd supervisor', function () {
       const child = spawn('bash', ['-c', `exec -a gobgpd /usr/bin/python3 "$0" "$@"`, script, '--api-hosts', `unix://${socketPath}`, '--pprof-disable'], {
         stdio: 'ignore',
       });
+      orphans.push(child);
       return child;
     }
 
