@@ -359,10 +359,9 @@ export class NftablesService implements Nftables {
 
   async listTable(table: NftTableRef): Promise<unknown | undefined> {
     checkOwnedTable(table);
-    if (!(await this.tableExists(table))) return undefined;
     const r = await this.run(['-j', 'list', 'table', table.family, table.name]);
     if (r.code !== 0) {
-      if (/No such file or directory/.test(r.stderr)) return undefined; // deleted in between
+      if (/No such file or directory/.test(r.stderr)) return undefined; // no such table
       throw new NftError(`nftables table ${table.family} ${table.name}: list failed: ${r.stderr.trim()}`);
     }
     return JSON.parse(r.stdout);
@@ -379,10 +378,12 @@ export class NftablesService implements Nftables {
 
   async tableExists(table: NftTableRef): Promise<boolean> {
     checkOwnedTable(table);
-    // Lists table names only, never a (possibly large) table's contents.
-    const r = await this.run(['-j', 'list', 'tables', table.family]);
-    if (r.code !== 0) throw new NftError(`nftables: list tables failed: ${r.stderr.trim()}`);
-    const json = JSON.parse(r.stdout) as { nftables?: Array<{ table?: { family: string; name: string } }> };
-    return (json.nftables ?? []).some((e) => e.table?.family === table.family && e.table.name === table.name);
+    // nft 1.0.6's `list tables` reads every rule of the ruleset first (1.7 s beside 10,000
+    // dual-stack Services). A delete in check mode (-c: the kernel validates the transaction and
+    // never commits it) answers from the table alone.
+    const r = await this.run(['-c', 'delete', 'table', table.family, table.name]);
+    if (r.code === 0) return true;
+    if (/No such file or directory/.test(r.stderr)) return false;
+    throw new NftError(`nftables table ${table.family} ${table.name}: existence check failed: ${r.stderr.trim()}`);
   }
 }
