@@ -344,13 +344,19 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
       assert.deepEqual(Object.keys(answered(await probe(lab!, 'client', NET[f].web, 80, 'tcp', 24))).sort(), ['ep1', 'ep2']);
     });
 
-    it('ClientIP affinity: an endpoint leaving and joining again (partial syncs) keeps placed clients where they were', async () => {
+    /** The endpoint of the sticky service each family's client lands on, every connection on the same one. */
+    const placeStickyClient = async (): Promise<Map<Family, 'ep1' | 'ep2'>> => {
       const placed = new Map<Family, 'ep1' | 'ep2'>();
       for (const f of families) {
         const first = Object.keys(answered(await probe(lab!, 'client', NET[f].sticky, 80, 'tcp', 8)));
         assert.equal(first.length, 1, `${f}: ${first}`);
         placed.set(f, first[0] as 'ep1' | 'ep2');
       }
+      return placed;
+    };
+
+    it('ClientIP affinity: an endpoint leaving and joining again (partial syncs) keeps placed clients where they were', async () => {
+      const placed = await placeStickyClient();
       const stickySlices = (which: (f: Family) => Array<'ep1' | 'ep2'>) =>
         families.map((f) =>
           makeSlice('ns', 'sticky', `sticky-${f}`, f === 'ipv4' ? 'IPv4' : 'IPv6', which(f).map((e): EndpointSpec => ({ ip: NET[f][e], ...(e === 'ep2' ? { node: 'n2' } : {}) }))),
@@ -368,13 +374,8 @@ for (const families of [['ipv4'], ['ipv6'], ['ipv4', 'ipv6']] as Family[][]) {
     });
 
     it('ClientIP affinity survives full syncs: the periodic resync and a restarted agent keep placed clients', async () => {
-      const placed = new Map<Family, 'ep1' | 'ep2'>();
-      for (const f of families) {
-        const first = Object.keys(answered(await probe(lab!, 'client', NET[f].sticky, 80, 'tcp', 8)));
-        assert.equal(first.length, 1, `${f}: ${first}`);
-        placed.set(f, first[0] as 'ep1' | 'ep2');
-        assert.deepEqual(affinityClients(f, placed.get(f)!), [NET[f].client]);
-      }
+      const placed = await placeStickyClient();
+      for (const f of families) assert.deepEqual(affinityClients(f, placed.get(f)!), [NET[f].client]);
       const [restarted] = newAgent();
       try {
         for (const [who, sync] of [
