@@ -4,7 +4,8 @@
  * same rendered table; (2) one endpoint change at 30,000 dual-stack
  * services: the agent's sync alone (no informer, no reconciler debounce or
  * minimum interval) against `nft -f` of the same transaction, and its size in
- * bytes next to the size at 10,000 services. Each in a fresh namespace
+ * bytes next to the size at 10,000 services; (3) the periodic resync of
+ * 10,000 services with ClientIP affinity on one in ten. Each in a fresh namespace
  * through `ip netns exec`. The end-to-end change (EndpointSlice update sent
  * to an API server -> rule in the kernel, for the real binary) is measured
  * by kube-proxy-compare.bench.ts.
@@ -65,11 +66,13 @@ function slices(i: number, endpoints: number): V1EndpointSlice[] {
   ];
 }
 
-function cluster(count: number) {
+/** `count` dual-stack services; with `affinityEvery` N, every Nth has ClientIP affinity. */
+function cluster(count: number, affinityEvery = 0) {
   const informers = new FakeInformers();
   informers.nodes.add(makeNode('n1', { internalIPs: ['198.17.0.1', 'fd00::1'], podCIDRs: ['198.17.16.0/24', 'fd00:16::/64'] }));
   for (let i = 0; i < count; i++) {
-    informers.services.add(makeService('bench', `s${i}`, { clusterIPs: [clusterIPv4(i), v6(i, 0x80)] }));
+    const sticky = affinityEvery > 0 && i % affinityEvery === 0;
+    informers.services.add(makeService('bench', `s${i}`, { clusterIPs: [clusterIPv4(i), v6(i, 0x80)], ...(sticky ? { sessionAffinity: {} } : {}) }));
     for (const s of slices(i, 2)) informers.endpointSlices.add(s);
   }
   return informers;
@@ -149,6 +152,29 @@ export default async function serviceProxyBench(): Promise<BenchRow[]> {
   rows.push({ benchmark: 'service-proxy: full sync 10k svc x 2 families (2 ep)', krouter: median(fullK), raw: median(fullR), unit: 'ms', target: 'ratio ≤ 1.3' });
   rows.push({ benchmark: 'service-proxy: 10k full sync, JS only vs nft -f', krouter: median(jsOnly), raw: median(fullR), unit: 'ms', target: 'ratio ≤ 0.3' });
   informers10k = undefined; // its heap would slow the 30k runs' garbage collection
+
+  // (3) The periodic resync of 10k services, one in ten with ClientIP affinity: a full sync that
+  // keeps the affinity sets (every chain and map emptied and deleted by name) and checks for drift
+  // (the table read before and after), against `nft -f` replacing the table whole.
+  {
+    const informers = cluster(10_000, 10);
+    const nsK = createNetns('bench-sp');
+    const nsR = createNetns('bench-sp');
+    try {
+      const { agent, nft } = agentIn(nsK, informers);
+      await agent.sync(['start']);
+      const resyncs: number[] = [];
+      for (let r = 0; r < 3; r++) resyncs.push(await timed(() => agent.sync(['resync'])));
+      const script = renderTableScript(TABLE, nft.lastBody);
+      const raw: number[] = [];
+      for (let r = 0; r < 3; r++) raw.push(await timed(() => exec.run('ip', ['netns', 'exec', nsR, 'nft', '-f', '-'], { input: script })));
+      rows.push({ benchmark: 'service-proxy: resync 10k svc, 1 in 10 ClientIP (keeps affinity, checks drift)', krouter: median(resyncs), raw: median(raw), unit: 'ms' });
+      await agent.close();
+    } finally {
+      deleteNetns(nsK);
+      deleteNetns(nsR);
+    }
+  }
 
   // (2) One endpoint change at 30k services x 2 families.
   const informers30k = cluster(30_000);
